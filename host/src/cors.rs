@@ -1,0 +1,92 @@
+//! CORS, answered by the host before any component runs (tower-http's
+//! `CorsLayer`). Origins are exact (`https://app.example.com`) or patterns
+//! with one `*` (`https://*.vercel.app`). Credentials are allowed, so an
+//! allowed origin is echoed back, never `*`; an origin not on the list gets
+//! no `Access-Control-Allow-Origin` at all.
+
+use http::{HeaderName, HeaderValue, Method, request::Parts};
+use std::time::Duration;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+/// How long a browser may cache a preflight answer.
+pub const MAX_AGE: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+enum OriginRule {
+    Exact(String),
+    /// `prefix*suffix`, where `*` stands for one or more DNS labels.
+    Pattern {
+        prefix: String,
+        suffix: String,
+    },
+}
+
+impl OriginRule {
+    fn parse(origin: &str) -> Self {
+        match origin.split_once('*') {
+            Some((prefix, suffix)) => Self::Pattern {
+                prefix: prefix.to_ascii_lowercase(),
+                suffix: suffix.to_ascii_lowercase(),
+            },
+            None => Self::Exact(origin.to_ascii_lowercase()),
+        }
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Exact(o) => o == origin,
+            Self::Pattern { prefix, suffix } => origin
+                .strip_prefix(prefix.as_str())
+                .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+                .is_some_and(|middle| {
+                    !middle.is_empty()
+                        && middle
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                }),
+        }
+    }
+}
+
+/// Build the CORS layer for `origins`.
+pub fn layer(origins: &[String]) -> CorsLayer {
+    let rules: Vec<OriginRule> = origins.iter().map(|o| OriginRule::parse(o)).collect();
+    let allow_origin = AllowOrigin::predicate(move |origin: &HeaderValue, _: &Parts| {
+        origin
+            .to_str()
+            .map(|o| {
+                let o = o.to_ascii_lowercase();
+                rules.iter().any(|r| r.allows(&o))
+            })
+            .unwrap_or(false)
+    });
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(MAX_AGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OriginRule;
+
+    #[test]
+    fn patterns_match_subdomains_only() {
+        let r = OriginRule::parse("https://*.vercel.app");
+        assert!(r.allows("https://my-app-git-main.vercel.app"));
+        assert!(!r.allows("https://vercel.app"));
+        assert!(!r.allows("http://x.vercel.app"));
+        assert!(!r.allows("https://x.vercel.app.evil.com"));
+        assert!(!r.allows("https://evil.com/.vercel.app"));
+    }
+}
