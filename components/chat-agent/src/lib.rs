@@ -1,0 +1,286 @@
+//! The Todo chatbot's agent.
+//!
+//! * `POST /api/{user_id}/chat` `{"message", "conversation_id"?}` →
+//!   `{"message", "conversation_id", "tool_calls": [{"tool", "input", "result"}], "finish_reason"}`;
+//!   with `Accept: text/event-stream` (or at `/api/{user_id}/chat/stream`) the
+//!   same turn as server-sent events: `start`, `token`, `tool_call`,
+//!   `tool_result`, `done` or `error`, and `: keep-alive` comments.
+//! * `GET /api/{user_id}/conversations`, `GET|DELETE /api/{user_id}/conversations/{id}`.
+//!
+//! Variables: `system_prompt`, `max_turns` (default 8), `keepalive_ms` (default 15000),
+//! `history_limit` (messages replayed to the model, default 100).
+
+mod agent;
+mod store;
+
+use agent::{Agent, AgentError, Events, Outcome, Quiet};
+use serde_json::{Value as Json, json};
+use spaceport_sdk::host_status::{self, State};
+use spaceport_sdk::llm::{self, ToolCall};
+use spaceport_sdk::{BodyWriter, Handler, Request, Response, context, variables};
+use store::StoreError;
+
+const DEFAULT_PROMPT: &str = "You are a helpful assistant that manages the user's todo list with the tools \
+you have. Use them to add, list, update, complete and delete tasks; refer to tasks by id when you call a \
+tool, and confirm briefly what you did.";
+
+struct Chat;
+
+impl Handler for Chat {
+    fn handle(req: Request) -> Response {
+        let Some(user) = context::user() else {
+            return Response::error(401, "not_authenticated", "missing bearer token");
+        };
+        let route = context::matched_route();
+        let info = context::path_info();
+        let rest: Vec<&str> = info.split('/').filter(|s| !s.is_empty()).collect();
+        let is_chat = route.ends_with("/chat") || route.ends_with("/chat/...");
+        let result = if is_chat {
+            match (req.method.as_str(), rest.as_slice()) {
+                ("POST", []) => chat(&user.user_id, &req, wants_sse(&req)),
+                ("POST", ["stream"]) => chat(&user.user_id, &req, true),
+                _ => Err(Response::error(
+                    404,
+                    "not_found",
+                    &format!("no resource at {}", req.path),
+                )),
+            }
+        } else {
+            match (req.method.as_str(), rest.as_slice()) {
+                ("GET", []) => store::list(&user.user_id)
+                    .map(|v| Response::json(200, &v))
+                    .map_err(store_error),
+                ("GET", [id]) => id_of(id).and_then(|id| {
+                    store::get(&user.user_id, id)
+                        .map(|v| Response::json(200, &v))
+                        .map_err(store_error)
+                }),
+                ("DELETE", [id]) => id_of(id).and_then(|id| {
+                    store::delete(&user.user_id, id)
+                        .map(|()| Response::json(200, &json!({"id": id, "deleted": true})))
+                        .map_err(store_error)
+                }),
+                _ => Err(Response::error(
+                    404,
+                    "not_found",
+                    &format!("no resource at {}", req.path),
+                )),
+            }
+        };
+        result.unwrap_or_else(|r| r)
+    }
+}
+
+fn wants_sse(req: &Request) -> bool {
+    req.header("accept")
+        .is_some_and(|a| a.contains("text/event-stream"))
+}
+
+fn id_of(segment: &str) -> Result<i64, Response> {
+    segment
+        .parse()
+        .map_err(|_| Response::error(422, "validation_error", "id: must be an integer"))
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound => Response::error(404, "not_found", "conversation not found"),
+        StoreError::Unavailable => Response::error(
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry shortly",
+        ),
+        StoreError::Failed(m) => Response::error(500, "internal_error", &m),
+    }
+}
+
+/// (status, code, detail) for an LLM failure.
+fn llm_error(e: &llm::Error) -> (u16, &'static str, String) {
+    match e {
+        llm::Error::Unconfigured(m) => (503, "llm_unconfigured", m.clone()),
+        llm::Error::Unauthorized(m) => (502, "llm_unauthorized", m.clone()),
+        llm::Error::RateLimited(m) => (503, "llm_rate_limited", m.clone()),
+        llm::Error::Unavailable(m) => (502, "llm_unavailable", m.clone()),
+        llm::Error::BadResponse(m) => (502, "llm_bad_response", m.clone()),
+        llm::Error::Timeout(m) => (504, "llm_timeout", m.clone()),
+        llm::Error::InvalidRequest(m) => (502, "llm_invalid_request", m.clone()),
+    }
+}
+
+fn agent_error(e: AgentError) -> (u16, &'static str, String) {
+    match e {
+        AgentError::Llm(e) => llm_error(&e),
+        AgentError::Store(StoreError::NotFound) => {
+            (404, "not_found", "conversation not found".into())
+        }
+        AgentError::Store(StoreError::Unavailable) => (
+            503,
+            "database_unavailable",
+            "the database is unavailable".into(),
+        ),
+        AgentError::Store(StoreError::Failed(m)) => (500, "internal_error", m),
+    }
+}
+
+fn llm_configured() -> bool {
+    !host_status::get()
+        .dependencies
+        .iter()
+        .any(|d| d.name == "llm" && matches!(d.state, State::Unconfigured))
+}
+
+fn chat(user: &str, req: &Request, sse: bool) -> Result<Response, Response> {
+    let body = match req.json::<Json>()? {
+        Json::Object(map) => map,
+        _ => {
+            return Err(Response::error(
+                422,
+                "validation_error",
+                "body: expected a JSON object",
+            ));
+        }
+    };
+    let message = match body.get("message") {
+        Some(Json::String(m)) if !m.trim().is_empty() => m.trim().to_string(),
+        Some(Json::String(_)) | None | Some(Json::Null) => {
+            return Err(field_error("message", "is required and must not be empty"));
+        }
+        Some(_) => return Err(field_error("message", "must be a string")),
+    };
+    if message.chars().count() > 4000 {
+        return Err(field_error("message", "must be at most 4000 characters"));
+    }
+    let conversation_id = match body.get("conversation_id") {
+        None | Some(Json::Null) => None,
+        Some(Json::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| field_error("conversation_id", "must be an integer"))?,
+        ),
+        Some(Json::String(s)) => Some(
+            s.parse()
+                .map_err(|_| field_error("conversation_id", "must be an integer"))?,
+        ),
+        Some(_) => return Err(field_error("conversation_id", "must be an integer")),
+    };
+    if !llm_configured() {
+        return Err(Response::error(
+            503,
+            "llm_unconfigured",
+            "chat needs an LLM: set OPENAI_API_KEY (and OPENAI_BASE_URL / OPENAI_MODEL for other providers)",
+        ));
+    }
+    // The user's message is stored before the model is asked anything.
+    let conversation = store::open(user, conversation_id, &message).map_err(store_error)?;
+    store::append(
+        user,
+        conversation,
+        &llm::Message {
+            role: llm::Role::User,
+            content: Some(message),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        },
+    )
+    .map_err(store_error)?;
+    let agent = Agent {
+        user: user.to_string(),
+        conversation,
+        system_prompt: variables::get("system_prompt")
+            .unwrap_or_else(|| DEFAULT_PROMPT.to_string()),
+        max_turns: variables::get("max_turns")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8),
+        stream: sse,
+        keepalive_ms: variables::get("keepalive_ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15_000),
+        history_limit: variables::get("history_limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(store::HISTORY),
+    };
+    if sse {
+        return Ok(
+            Response::stream(200, "text/event-stream", move |w| stream_turn(&agent, w))
+                .with_header("cache-control", "no-cache")
+                .with_header("x-accel-buffering", "no"),
+        );
+    }
+    match agent.run(&mut Quiet) {
+        Ok(outcome) => Ok(Response::json(200, &reply(conversation, &outcome))),
+        Err(e) => {
+            let (status, code, detail) = agent_error(e);
+            let mut r = Response::json(
+                status,
+                &json!({"error": code, "detail": detail, "conversation_id": conversation, "request_id": context::request_id()}),
+            );
+            r.status = status;
+            Err(r)
+        }
+    }
+}
+
+fn field_error(field: &str, detail: &str) -> Response {
+    Response::json(
+        422,
+        &json!({"error": "validation_error", "detail": format!("{field}: {detail}"), "field": field, "request_id": context::request_id()}),
+    )
+}
+
+fn reply(conversation: i64, outcome: &Outcome) -> Json {
+    json!({
+        "message": outcome.message,
+        "conversation_id": conversation,
+        "tool_calls": outcome.tool_calls,
+        "finish_reason": outcome.finish_reason,
+    })
+}
+
+/// Server-sent events for one turn.
+struct Sse<'a> {
+    out: &'a mut BodyWriter,
+}
+
+impl Sse<'_> {
+    fn send(&mut self, event: &Json) {
+        let _ = self.out.write(format!("data: {event}\n\n").as_bytes());
+    }
+}
+
+impl Events for Sse<'_> {
+    fn token(&mut self, text: &str) {
+        self.send(&json!({"type": "token", "content": text}));
+    }
+    fn tool_call(&mut self, call: &ToolCall) {
+        let input = serde_json::from_str::<Json>(&call.arguments)
+            .unwrap_or(Json::String(call.arguments.clone()));
+        self.send(&json!({"type": "tool_call", "id": call.id, "tool": call.name, "input": input}));
+    }
+    fn tool_result(&mut self, call: &ToolCall, result: &Json) {
+        self.send(
+            &json!({"type": "tool_result", "id": call.id, "tool": call.name, "result": result}),
+        );
+    }
+    fn keepalive(&mut self) {
+        let _ = self.out.write(b": keep-alive\n\n");
+    }
+}
+
+fn stream_turn(agent: &Agent, out: &mut BodyWriter) {
+    let mut sse = Sse { out };
+    sse.send(&json!({"type": "start", "conversation_id": agent.conversation}));
+    match agent.run(&mut sse) {
+        Ok(outcome) => sse.send(&json!({
+            "type": "done",
+            "conversation_id": agent.conversation,
+            "message": outcome.message,
+            "tool_calls": outcome.tool_calls,
+            "finish_reason": outcome.finish_reason,
+        })),
+        Err(e) => {
+            let (_, code, detail) = agent_error(e);
+            sse.send(&json!({"type": "error", "error": code, "detail": detail, "conversation_id": agent.conversation}));
+        }
+    }
+}
+
+spaceport_sdk::http_component!(Chat);

@@ -1,0 +1,124 @@
+//! Test fixture, never served by the default manifest: misbehaves on request
+//! so the host's isolation can be tested. The last path segment picks the
+//! behaviour; anything else answers 200 with what the host told it.
+
+use serde_json::json;
+use spaceport_sdk::bindings::wasi::clocks::monotonic_clock;
+use spaceport_sdk::{Handler, Request, Response, context, variables};
+
+struct Fault;
+
+impl Handler for Fault {
+    fn handle(req: Request) -> Response {
+        let action = req.path.rsplit('/').next().unwrap_or_default().to_string();
+        match action.as_str() {
+            // Spin forever: only the host's deadline stops this.
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            // Allocate until the memory limit says no.
+            "hog" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "trap" => panic!("fault component asked to trap"),
+            // Wait (without burning CPU) for ?ms=N milliseconds, default 1000.
+            "sleep" => {
+                let ms: u64 = req
+                    .query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000);
+                monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                Response::json(200, &json!({ "slept_ms": ms }))
+            }
+            // GET ?url=... through wasi:http/outgoing-handler.
+            "outbound" => {
+                let url = req
+                    .query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("url="))
+                    .unwrap_or_default()
+                    .to_string();
+                match fetch(&url) {
+                    Ok(status) => Response::json(200, &json!({ "status": status })),
+                    Err(error) => Response::json(200, &json!({ "error": error })),
+                }
+            }
+            // Try to read the host's environment and filesystem: both must be empty.
+            "sandbox" => {
+                let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let fs = std::fs::read_dir("/").is_ok();
+                Response::json(200, &json!({ "env": env, "root_readable": fs }))
+            }
+            _ => Response::json(
+                200,
+                &json!({
+                    "component": "fault",
+                    "variant": option_env!("FAULT_VARIANT").unwrap_or("v1"),
+                    "method": req.method,
+                    "path": req.path,
+                    "query": req.query,
+                    "body_len": req.body.len(),
+                    "request_id": context::request_id(),
+                    "component_id": context::component_id(),
+                    "matched_route": context::matched_route(),
+                    "path_info": context::path_info(),
+                    "params": context::route_params()
+                        .into_iter()
+                        .map(|p| (p.name, p.value))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                    "headers": req.headers
+                        .iter()
+                        .filter(|(n, _)| n.starts_with("spaceport-"))
+                        .cloned()
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                    "variables": variables::get_all(),
+                }),
+            ),
+        }
+    }
+}
+
+/// The status of `GET url`, or the error as text.
+fn fetch(url: &str) -> Result<u16, String> {
+    use spaceport_sdk::bindings::wasi::http::outgoing_handler;
+    use spaceport_sdk::bindings::wasi::http::types::{Fields, OutgoingRequest, Scheme};
+    let (scheme, rest) = url.split_once("://").ok_or("expected scheme://host/path")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    let scheme = if scheme == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "bad authority")?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| "bad path")?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "response already taken")?
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status())
+}
+
+spaceport_sdk::http_component!(Fault);
