@@ -1,0 +1,584 @@
+//! The chat agent end to end, against an OpenAI-compatible double that
+//! speaks the real wire protocol: plain answers, tool calls (JSON and
+//! streamed in fragments), provider failures, and conversations that resume
+//! after a restart, on SQLite and PostgreSQL.
+
+mod common;
+use common::llm_double::{self, LlmDouble, Reply};
+use common::{Backend, Host, TodoHost, User, client};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const KEY: &str = "sk-test-double-key-7f3a";
+
+async fn start(backend: Backend, extra: &[(&str, &str)]) -> (LlmDouble, TodoHost) {
+    let double = LlmDouble::start().await;
+    let mut env = vec![
+        ("OPENAI_BASE_URL", double.base_url.as_str()),
+        ("OPENAI_API_KEY", KEY),
+        ("OPENAI_MODEL", "double-model"),
+    ];
+    env.extend_from_slice(extra);
+    let t = TodoHost::start(backend, &env).await;
+    (double, t)
+}
+
+async fn chat(h: &Host, user: &User, body: Value) -> (u16, Value) {
+    h.call(
+        user,
+        Method::POST,
+        &format!("/api/{}/chat", user.id),
+        Some(body),
+    )
+    .await
+}
+
+/// POST to the streaming endpoint; returns the SSE `data:` events and whether keep-alives came.
+async fn chat_sse(h: &Host, user: &User, body: Value) -> Vec<Value> {
+    let resp = client()
+        .post(h.url(&format!("/api/{}/chat/stream", user.id)))
+        .bearer_auth(&user.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = resp.text().await.unwrap();
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+fn roles(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_answer_is_returned_and_stored() {
+    let (double, t) = start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([llm_double::text("Hello! How can I help with your tasks?")]);
+    let (status, body) = chat(h, &ann, json!({"message": "hi"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Hello! How can I help with your tasks?");
+    assert_eq!(body["tool_calls"], json!([]));
+    assert_eq!(body["finish_reason"], "stop");
+    let conversation = body["conversation_id"].as_i64().unwrap();
+
+    let got = double.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/v1/chat/completions");
+    assert_eq!(
+        got[0].authorization.as_deref(),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(got[0].body["model"], "double-model");
+    assert_eq!(roles(&got[0].body), ["system", "user"]);
+    assert_eq!(got[0].body["messages"][1]["content"], "hi");
+    let tools: Vec<&str> = got[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools.len(), 5, "{tools:?}");
+
+    let (_, list) = h
+        .call(
+            &ann,
+            Method::GET,
+            &format!("/api/{}/conversations", ann.id),
+            None,
+        )
+        .await;
+    assert_eq!(list[0]["id"], conversation);
+    assert_eq!(list[0]["title"], "hi");
+    let (_, conv) = h
+        .call(
+            &ann,
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}", ann.id),
+            None,
+        )
+        .await;
+    let stored: Vec<(&str, &str)> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap(),
+                m["content"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("user", "hi"),
+            ("assistant", "Hello! How can I help with your tasks?")
+        ]
+    );
+
+    // Another user cannot read, continue or delete it.
+    let bob = h.register("bob@example.com", "password2").await;
+    assert_eq!(
+        h.call(
+            &bob,
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}", bob.id),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        chat(
+            h,
+            &bob,
+            json!({"message": "hi", "conversation_id": conversation})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        h.call(
+            &bob,
+            Method::DELETE,
+            &format!("/api/{}/conversations/{conversation}", bob.id),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        double.received().len(),
+        1,
+        "nothing reached the model for Bob"
+    );
+    let (status, _) = h
+        .call(
+            &ann,
+            Method::DELETE,
+            &format!("/api/{}/conversations/{conversation}", ann.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h.call(
+            &ann,
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}", ann.id),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    // Bad input.
+    assert_eq!(
+        chat(h, &ann, json!({"message": ""})).await.1["field"],
+        "message"
+    );
+    assert_eq!(
+        chat(h, &ann, json!({"message": 5})).await.1["field"],
+        "message"
+    );
+    assert!(!h.logs().contains(KEY), "the API key reached the logs");
+}
+
+async fn add_then_complete_across_a_restart(backend: Backend) {
+    let (double, mut t) = start(backend, &[]).await;
+    let ann = t.host.register("ann@example.com", "password1").await;
+    double.script([
+        llm_double::tool_calls(&[("call_add_1", "add_task", json!({"title": "buy milk"}))]),
+        llm_double::text("I added \"buy milk\" to your list."),
+    ]);
+    let (status, first) = chat(&t.host, &ann, json!({"message": "add a task to buy milk"})).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["message"], "I added \"buy milk\" to your list.");
+    assert_eq!(first["tool_calls"][0]["tool"], "add_task");
+    assert_eq!(
+        first["tool_calls"][0]["input"],
+        json!({"title": "buy milk"})
+    );
+    assert_eq!(first["tool_calls"][0]["result"]["status"], "created");
+    let task_id = first["tool_calls"][0]["result"]["task_id"]
+        .as_i64()
+        .unwrap();
+    let conversation = first["conversation_id"].as_i64().unwrap();
+
+    // The task exists for the frontend.
+    let (_, tasks) = t
+        .host
+        .call(&ann, Method::GET, &format!("/api/{}/tasks", ann.id), None)
+        .await;
+    assert_eq!(tasks[0]["id"], task_id);
+    assert_eq!(tasks[0]["title"], "buy milk");
+    assert_eq!(tasks[0]["completed"], false);
+
+    // The tool result went back to the model under the call's id.
+    let second = &double.received()[1].body;
+    assert_eq!(roles(second), ["system", "user", "assistant", "tool"]);
+    assert_eq!(second["messages"][2]["tool_calls"][0]["id"], "call_add_1");
+    assert_eq!(second["messages"][3]["tool_call_id"], "call_add_1");
+    let tool_result: Value =
+        serde_json::from_str(second["messages"][3]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(tool_result["task_id"], task_id);
+
+    // A new process: everything comes from the database.
+    t.restart();
+    double.script([
+        llm_double::tool_calls(&[("call_done_1", "complete_task", json!({"task_id": task_id}))]),
+        llm_double::text("Marked \"buy milk\" as done."),
+    ]);
+    let (status, next) = chat(
+        &t.host,
+        &ann,
+        json!({"message": "mark it as done", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["conversation_id"], conversation);
+    assert_eq!(next["tool_calls"][0]["result"]["status"], "completed");
+    let resumed = &double.received()[2].body;
+    assert_eq!(
+        roles(resumed),
+        ["system", "user", "assistant", "tool", "assistant", "user"]
+    );
+    assert_eq!(resumed["messages"][1]["content"], "add a task to buy milk");
+    assert_eq!(
+        resumed["messages"][4]["content"],
+        "I added \"buy milk\" to your list."
+    );
+    assert_eq!(resumed["messages"][5]["content"], "mark it as done");
+    let (_, task) = t
+        .host
+        .call(
+            &ann,
+            Method::GET,
+            &format!("/api/{}/tasks/{task_id}", ann.id),
+            None,
+        )
+        .await;
+    assert_eq!(task["completed"], true);
+    for r in double.received() {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {KEY}").as_str()),
+            "a request without the key"
+        );
+    }
+}
+
+both_backends!(add_then_complete_across_a_restart);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_tool_calls_arrive_in_fragments_and_are_assembled() {
+    let (double, t) = start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([
+        Reply::Stream {
+            chunks: llm_double::stream_tool_calls(
+                &[
+                    (
+                        "call_a",
+                        "add_task",
+                        json!({"title": "milk", "description": "oat, 2 litres"}),
+                    ),
+                    ("call_b", "add_task", json!({"title": "bread"})),
+                ],
+                3,
+            ),
+            cut: false,
+        },
+        Reply::Stream {
+            chunks: llm_double::stream_text(&["Added ", "milk ", "and ", "bread."]),
+            cut: false,
+        },
+    ]);
+    let events = chat_sse(h, &ann, json!({"message": "add milk and bread"})).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.last(), Some(&"done"), "{events:?}");
+    let calls: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_call").collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0]["input"],
+        json!({"title": "milk", "description": "oat, 2 litres"})
+    );
+    assert_eq!(calls[1]["input"], json!({"title": "bread"}));
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert_eq!(
+        (results[0]["id"].as_str(), results[1]["id"].as_str()),
+        (Some("call_a"), Some("call_b"))
+    );
+    let tokens: String = events
+        .iter()
+        .filter(|e| e["type"] == "token")
+        .map(|e| e["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(tokens, "Added milk and bread.");
+    assert!(
+        events.iter().filter(|e| e["type"] == "token").count() >= 4,
+        "tokens were not streamed one by one"
+    );
+    let done = events.last().unwrap();
+    assert_eq!(done["finish_reason"], "stop");
+    assert_eq!(done["message"], "Added milk and bread.");
+
+    let got = double.received();
+    assert_eq!(got[0].body["stream"], true);
+    assert_eq!(got[0].body["stream_options"]["include_usage"], true);
+    let msgs = &got[1].body["messages"];
+    assert_eq!(msgs[3]["tool_call_id"], "call_a");
+    assert!(msgs[3]["content"].as_str().unwrap().contains("milk"));
+    assert_eq!(msgs[4]["tool_call_id"], "call_b");
+    assert!(msgs[4]["content"].as_str().unwrap().contains("bread"));
+    let (_, tasks) = h
+        .call(&ann, Method::GET, &format!("/api/{}/tasks", ann.id), None)
+        .await;
+    let titles: Vec<&str> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["milk", "bread"]);
+
+    // Accept: text/event-stream on the plain route streams too.
+    double.script([Reply::Stream {
+        chunks: llm_double::stream_text(&["ok"]),
+        cut: false,
+    }]);
+    let resp = client()
+        .post(h.url(&format!("/api/{}/chat", ann.id)))
+        .bearer_auth(&ann.token)
+        .header("accept", "text/event-stream")
+        .json(&json!({"message": "thanks"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.text().await.unwrap().contains("\"type\":\"done\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_failures_are_retried_or_reported_and_nothing_is_lost() {
+    let (double, t) = start(
+        Backend::Sqlite,
+        &[("LLM_MAX_RETRIES", "2"), ("LLM_TIMEOUT_SECS", "2")],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+
+    // 429 with Retry-After: retried, then succeeds.
+    double.script([
+        Reply::Status(429, Some(1)),
+        llm_double::text("after the wait"),
+    ]);
+    let started = std::time::Instant::now();
+    let (status, body) = chat(h, &ann, json!({"message": "one"})).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("after the wait")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(double.received().len(), 2);
+
+    // 500 beyond the retry bound: 1 + 2 attempts, then an error.
+    let before = double.received().len();
+    double.script([
+        Reply::Status(500, None),
+        Reply::Status(502, None),
+        Reply::Status(503, None),
+    ]);
+    let (status, body) = chat(h, &ann, json!({"message": "two"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("llm_unavailable")),
+        "{body}"
+    );
+    assert_eq!(double.received().len() - before, 3);
+    let conversation = body["conversation_id"].as_i64().unwrap();
+    assert!(!body.to_string().contains(KEY));
+
+    // 401: not retried.
+    let before = double.received().len();
+    double.script([Reply::Status(401, None)]);
+    let (status, body) = chat(
+        h,
+        &ann,
+        json!({"message": "three", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("llm_unauthorized"))
+    );
+    assert_eq!(double.received().len() - before, 1);
+
+    // Slower than the timeout.
+    double.script([Reply::Delayed(
+        Duration::from_secs(5),
+        Box::new(llm_double::text("too late")),
+    )]);
+    let (status, body) = chat(
+        h,
+        &ann,
+        json!({"message": "four", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (504, Some("llm_timeout")),
+        "{body}"
+    );
+
+    // A stream cut mid-way ends with an error event.
+    double.script([Reply::Stream {
+        chunks: llm_double::stream_text(&["half an ans"])[..2].to_vec(),
+        cut: true,
+    }]);
+    let events = chat_sse(
+        h,
+        &ann,
+        json!({"message": "five", "conversation_id": conversation}),
+    )
+    .await;
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "error", "{events:?}");
+    assert_eq!(last["error"], "llm_unavailable");
+
+    // Every user message was stored despite the failures.
+    let (_, conv) = h
+        .call(
+            &ann,
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}", ann.id),
+            None,
+        )
+        .await;
+    let users: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["two", "three", "four", "five"]);
+    // The host kept serving throughout.
+    assert_eq!(
+        client()
+            .get(h.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(!h.logs().contains(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_chat_says_so_and_tasks_still_work() {
+    let t = TodoHost::start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let (status, body) = chat(h, &ann, json!({"message": "hi"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("llm_unconfigured"))
+    );
+    assert!(body["detail"].as_str().unwrap().contains("OPENAI_API_KEY"));
+    let health: Value = client()
+        .get(h.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["dependencies"]["llm"]["status"], "unconfigured");
+    let (status, _) = h
+        .call(
+            &ann,
+            Method::POST,
+            &format!("/api/{}/tasks", ann.id),
+            Some(json!({"title": "still works"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_gets_keep_alives_on_the_stream() {
+    let double = LlmDouble::start().await;
+    let manifest = common::default_manifest().replace(
+        "max_turns = \"8\"",
+        "max_turns = \"8\"\nkeepalive_ms = \"200\"",
+    );
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", KEY),
+        ],
+    )
+    .await;
+    let ann = t.host.register("ann@example.com", "password1").await;
+    // The provider takes 1.2 s before its first byte.
+    double.script([Reply::Delayed(
+        Duration::from_millis(1200),
+        Box::new(Reply::Stream {
+            chunks: llm_double::stream_text(&["finally"]),
+            cut: false,
+        }),
+    )]);
+    let text = client()
+        .post(t.host.url(&format!("/api/{}/chat/stream", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({"message": "are you there?"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keepalives = text.matches(": keep-alive").count();
+    assert!(
+        keepalives >= 3,
+        "expected keep-alives while waiting, got {keepalives}:\n{text}"
+    );
+    let before_done = text.find("\"type\":\"done\"").unwrap();
+    assert!(text.find(": keep-alive").unwrap() < before_done);
+}

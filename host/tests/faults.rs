@@ -1,0 +1,151 @@
+//! A misbehaving component costs one request, never the host: loops are cut
+//! at their deadline (504) without starving other requests, memory hogs hit
+//! their cap (500), traps are 500 with the request id, oversized bodies 413,
+//! and a full house answers 503 with Retry-After.
+
+mod common;
+use common::{App, Host, client, fault_manifest, wasm};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn start(env: &[(&str, &str)]) -> (App, Host) {
+    let app = App::new(&fault_manifest(&wasm("fault"), &wasm("health"), ""));
+    let host = Host::start_with(&app, env);
+    (app, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_looping_component_times_out_while_health_keeps_answering() {
+    let (_app, host) = start(&[("SPACEPORT_WORKERS", "2")]);
+    let c = client();
+    let started = Instant::now();
+    let looping = {
+        let (c, url) = (c.clone(), host.url("/fault/loop"));
+        tokio::spawn(async move {
+            let resp = c.get(url).send().await.unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap(),
+                started.elapsed(),
+            )
+        })
+    };
+    // Two spinning guests on a two-worker host: health must still answer.
+    let looping2 = {
+        let (c, url) = (c.clone(), host.url("/fault/loop"));
+        tokio::spawn(async move { c.get(url).send().await.unwrap().status().as_u16() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut healthy = 0;
+    while !looping.is_finished() {
+        let resp = c.get(host.url("/health")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        healthy += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body, elapsed) = looping.await.unwrap();
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"], "component_timeout");
+    // Deadline is 1000 ms; allow generous scheduling slack on a busy machine.
+    assert!(elapsed >= Duration::from_millis(1000), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    assert!(
+        healthy >= 5,
+        "health answered only {healthy} times while a guest spun"
+    );
+    assert_eq!(looping2.await.unwrap(), 504);
+}
+
+#[tokio::test]
+async fn a_memory_hog_gets_500_and_the_next_request_is_fine() {
+    let (_app, host) = start(&[]);
+    let c = client();
+    let resp = c.get(host.url("/fault/hog")).send().await.unwrap();
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "memory_limit_exceeded");
+    assert!(body["detail"].as_str().unwrap().contains("32 MiB"));
+    let resp = c.get(host.url("/fault/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_trap_is_a_500_with_the_request_id() {
+    let (_app, host) = start(&[]);
+    let c = client();
+    let resp = c
+        .get(host.url("/fault/trap"))
+        .header("x-request-id", "trap-req-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.headers()["x-request-id"], "trap-req-1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "component_failed");
+    assert_eq!(body["request_id"], "trap-req-1");
+    // The host logged the failure with the same id, and keeps serving.
+    host.wait_for_log("trap-req-1", Duration::from_secs(5));
+    let resp = c.get(host.url("/fault/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_json() {
+    let (_app, host) = start(&[("SPACEPORT_MAX_BODY_BYTES", "1024")]);
+    let c = client();
+    let resp = c
+        .post(host.url("/fault/echo"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["body_len"], 1000);
+
+    let resp = c
+        .post(host.url("/fault/echo"))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    assert!(body["request_id"].is_string());
+
+    // Chunked (no content-length) is cut off at the limit too.
+    let chunks = futures_util::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 512]))),
+    );
+    let resp = c
+        .post(host.url("/fault/echo"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_every_slot_is_busy_requests_get_503_with_retry_after() {
+    let (_app, host) = start(&[("SPACEPORT_MAX_INSTANCES", "2")]);
+    let c = client();
+    let sleepers: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, url) = (c.clone(), host.url("/fault/sleep?ms=800"));
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = c.get(host.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "busy");
+    for s in sleepers {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    // Slots are released when the instances finish.
+    let resp = c.get(host.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

@@ -1,0 +1,124 @@
+//! Process lifecycle: graceful shutdown drains in-flight requests; manifest
+//! errors stop the host with a message naming the file, key and expectation;
+//! `spaceport check` names a component's missing import.
+
+mod common;
+use common::{App, Host, client, fault_manifest, run, wasm};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_an_in_flight_request() {
+    let app = App::new(&fault_manifest(&wasm("fault"), &wasm("health"), ""));
+    let mut host = Host::start(&app);
+    let url = host.url("/fault/sleep?ms=700");
+    let inflight = tokio::spawn(async move {
+        let resp = client().get(url).send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.signal("TERM");
+    host.wait_for_log("SIGTERM received", Duration::from_secs(5));
+    let (status, body) = inflight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"slept_ms\":700"));
+    let exit = host.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "{exit:?}");
+    assert!(host.logs().contains("all connections drained"));
+    // New connections are refused once shutdown began.
+    assert!(client().get(host.url("/health")).send().await.is_err());
+}
+
+fn up_fails(manifest_text: &str) -> String {
+    let app = App::new(manifest_text);
+    let manifest = app.manifest();
+    let (status, output) = run(&[
+        "up",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        !status.success(),
+        "host started with a bad manifest:\n{output}"
+    );
+    assert!(
+        output.contains(manifest.to_str().unwrap()),
+        "the error names the file:\n{output}"
+    );
+    output
+}
+
+#[test]
+fn bad_toml_is_reported_with_its_position() {
+    let out = up_fails("spaceport_manifest_version = 1\n[application\nname = 'x'\n");
+    assert!(out.contains("line 2"), "{out}");
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_what_was_expected() {
+    let text = fault_manifest(&wasm("fault"), &wasm("health"), "").replace(
+        "[component.fault.limits]",
+        "[component.fault.limits]\ncpu_ms = 5",
+    );
+    let out = up_fails(&text);
+    assert!(out.contains("unknown field `cpu_ms`"), "{out}");
+    assert!(
+        out.contains("timeout_ms") && out.contains("memory_mb"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dangling_component_references_are_named() {
+    let text = fault_manifest(&wasm("fault"), &wasm("health"), "")
+        .replace("component = \"fault\"", "component = \"fualt\"");
+    let out = up_fails(&text);
+    assert!(out.contains("trigger.http[1].component"), "{out}");
+    assert!(out.contains("no component named `fualt`"), "{out}");
+    assert!(out.contains("expected one of: fault, health"), "{out}");
+}
+
+#[test]
+fn a_missing_component_file_is_named() {
+    let text = fault_manifest(
+        std::path::Path::new("/nonexistent/fault.wasm"),
+        &wasm("health"),
+        "",
+    );
+    let out = up_fails(&text);
+    assert!(out.contains("component.fault.source"), "{out}");
+    assert!(out.contains("/nonexistent/fault.wasm"), "{out}");
+}
+
+#[test]
+fn check_passes_for_the_default_manifest() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin-like.toml");
+    let (status, out) = run(&["check", "--manifest", manifest]);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("ok: component `health`"), "{out}");
+}
+
+#[test]
+fn check_names_the_component_and_its_missing_import() {
+    let app = App::new("");
+    // A component importing an interface this host does not provide.
+    let component = wat::parse_str(
+        r#"(component
+             (import "acme:weather/forecast@1.0.0" (instance (export "today" (func (result u32)))))
+           )"#,
+    )
+    .unwrap();
+    let path = app.dir.path().join("weather.wasm");
+    std::fs::write(&path, component).unwrap();
+    app.write_manifest(&format!(
+        "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"weather\"\n\
+         [component.weather]\nsource = \"{}\"\n",
+        path.display()
+    ));
+    let (status, out) = run(&["check", "--manifest", app.manifest().to_str().unwrap()]);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("component `weather`"), "{out}");
+    assert!(out.contains("acme:weather/forecast@1.0.0"), "{out}");
+}
