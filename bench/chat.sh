@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Chat benchmark: one agent turn = user message stored, 50-message history
+# replayed to the model, one tool call (list_tasks in a fresh task-tools
+# instance), the tool result fed back, the answer stored. The model is
+# bench/llm-double, answering instantly on loopback, so the time measured is
+# the host's and the components' (plus the double's few µs).
+# Reports the mean latency of sequential turns and requests/s under wrk -c8.
+#
+# Usage: bench/chat.sh [TURNS] [SECONDS]   (defaults 200 turns, 10 s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset RUST_BACKTRACE
+TURNS=${1:-200}
+SECS=${2:-10}
+OUT=${OUT:-target/bench-chat}
+rm -rf "$OUT" && mkdir -p "$OUT"
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+rustup target add wasm32-wasip2 >/dev/null
+cargo build --release --locked -p spaceport -p llm-double
+(cd components && cargo build --release --locked -p chat-agent -p task-tools -p health)
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+./target/release/llm-double 127.0.0.1:7890 >"$OUT/double.log" 2>&1 & pids+=($!)
+sed -e "s|source = \"components/|source = \"$PWD/components/|" \
+    -e 's|^max_turns = "8"|max_turns = "8"\nhistory_limit = "50"|' spin-like.toml >"$OUT/bench.toml"
+SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
+  OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891 >"$OUT/spaceport.log" 2>&1 & pids+=($!); SP_PID=$!
+for _ in $(seq 1 300); do curl -sf http://127.0.0.1:7891/health >/dev/null && break; sleep 0.1; done
+
+B=http://127.0.0.1:7891
+curl -sf -XPOST "$B/api/auth/register" -d '{"email":"bench@chat.test","password":"password1","name":"bench"}' >/dev/null
+LOGIN=$(curl -sf -XPOST "$B/api/auth/login" -d '{"email":"bench@chat.test","password":"password1"}')
+TOKEN=$(echo "$LOGIN" | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+USER=$(echo "$LOGIN" | python3 -c 'import sys,json;print(json.load(sys.stdin)["user"]["id"])')
+for i in 1 2 3; do curl -sf -XPOST "$B/api/$USER/tasks" -H "authorization: Bearer $TOKEN" -d "{\"title\":\"task $i\"}" >/dev/null; done
+# 13 turns × 4 messages → more than 50 stored; every later turn replays exactly 50.
+CONV=$(curl -sf -XPOST "$B/api/$USER/chat" -H "authorization: Bearer $TOKEN" -d '{"message":"what is pending?"}' \
+  | python3 -c 'import sys,json;print(json.load(sys.stdin)["conversation_id"])')
+for i in $(seq 1 12); do
+  curl -sf -XPOST "$B/api/$USER/chat" -H "authorization: Bearer $TOKEN" -d "{\"message\":\"again $i\",\"conversation_id\":$CONV}" >/dev/null
+done
+
+python3 - "$B" "$USER" "$TOKEN" "$CONV" "$TURNS" <<'PY'
+import json, sys, time, urllib.request
+base, user, token, conv, turns = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def turn(i):
+    req = urllib.request.Request(f"{base}/api/{user}/chat", method="POST",
+        data=json.dumps({"message": f"turn {i}", "conversation_id": conv}).encode(),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        body = json.load(r)
+        assert body["tool_calls"][0]["tool"] == "list_tasks", body
+for i in range(20): turn(i)
+times = []
+for i in range(turns):
+    t = time.perf_counter(); turn(i); times.append(time.perf_counter() - t)
+times.sort()
+print(f"sequential turns: {turns}, mean {sum(times)/len(times)*1000:.2f} ms, "
+      f"p50 {times[len(times)//2]*1000:.2f} ms, p99 {times[int(len(times)*0.99)-1]*1000:.2f} ms (client: python urllib)")
+PY
+cat >"$OUT/chat.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"message":"what is pending?","conversation_id":$CONV}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+before=$(awk '{print $14 + $15}' "/proc/$SP_PID/stat")
+wrk -t2 -c8 -d"${SECS}s" --latency -s "$OUT/chat.lua" "$B/api/$USER/chat" | tee "$OUT/wrk.txt" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
+after=$(awk '{print $14 + $15}' "/proc/$SP_PID/stat")
+total=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
+awk -v a="$before" -v b="$after" -v n="$total" -v t="$(getconf CLK_TCK)" \
+  'BEGIN {printf "host + components CPU per turn (under load, incl. SQLite): %.2f ms\n", (b-a)/t*1000/n}'

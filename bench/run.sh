@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# HTTP benchmark, one load tool (wrk), interleaved rounds in one run:
+#   native      bench/native-ok: hyper + tokio answering "ok", no wasm (the physical baseline)
+#   sp-ok       Spaceport serving components/test-fixtures/ok (plain wasi:http "ok")
+#   sp-health   Spaceport serving GET /health (the health component: host-status call + JSON)
+#   wt-ok       `wasmtime serve` (the peer, same wasmtime version) serving the same ok.wasm
+# Reports requests/s, p99 and server CPU µs per request (median over rounds), the
+# ratios, and the in-process instantiate / request figures.
+#
+# Usage: bench/run.sh [ROUNDS] [SECONDS]   (defaults 3 rounds × 10 s)
+# Needs: wrk (apt-get install wrk); wasmtime 48.0.8 on PATH or in /opt/wasmtime-48/bin
+# (cargo install wasmtime-cli --version 48.0.8 --locked --root /opt/wasmtime-48); without it
+# the peer is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset RUST_BACKTRACE   # costs wasmtime hosts 20-25% throughput
+ROUNDS=${1:-3}
+SECS=${2:-10}
+CONNS=${CONNS:-64}
+OUT=${OUT:-target/bench}
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+rustup target add wasm32-wasip2 >/dev/null
+cargo build --release --locked -p spaceport -p native-ok -p inproc
+(cd components && cargo build --release --locked -p ok -p health)
+WASM=components/target/wasm32-wasip2/release
+WASMTIME=$(command -v wasmtime || echo /opt/wasmtime-48/bin/wasmtime)
+
+cat > "$OUT/bench.toml" <<TOML
+spaceport_manifest_version = 1
+[application]
+name = "bench"
+version = "1.0.0"
+[[trigger.http]]
+route = "/health"
+component = "health"
+[[trigger.http]]
+route = "/ok"
+component = "ok"
+[component.health]
+source = "$PWD/$WASM/health.wasm"
+[component.ok]
+source = "$PWD/$WASM/ok.wasm"
+TOML
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+./target/release/native-ok 127.0.0.1:7870 >"$OUT/native.log" 2>&1 & pids+=($!); NATIVE_PID=$!
+SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871 >"$OUT/spaceport.log" 2>&1 & pids+=($!); SP_PID=$!
+WT_PID=""
+if [ -x "$WASMTIME" ]; then
+  "$WASMTIME" serve -S cli=y --addr 127.0.0.1:7872 "$WASM/ok.wasm" >"$OUT/wasmtime.log" 2>&1 & pids+=($!); WT_PID=$!
+else
+  echo "note: wasmtime not found; the peer (wt-ok) is skipped" >&2
+fi
+
+wait_up() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
+wait_up http://127.0.0.1:7870/
+wait_up http://127.0.0.1:7871/health
+[ -n "$WT_PID" ] && wait_up http://127.0.0.1:7872/
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+
+declare -A URL PID
+URL[native]=http://127.0.0.1:7870/;      PID[native]=$NATIVE_PID
+URL[sp-ok]=http://127.0.0.1:7871/ok;     PID[sp-ok]=$SP_PID
+URL[sp-health]=http://127.0.0.1:7871/health; PID[sp-health]=$SP_PID
+targets=(native sp-ok sp-health)
+if [ -n "$WT_PID" ]; then URL[wt-ok]=http://127.0.0.1:7872/; PID[wt-ok]=$WT_PID; targets+=(wt-ok); fi
+
+# Warm up every target (pool slots, page cache, connection setup).
+for t in "${targets[@]}"; do wrk -t2 -c"$CONNS" -d2s "${URL[$t]}" >/dev/null; done
+
+: >"$OUT/results.tsv"
+for r in $(seq 1 "$ROUNDS"); do
+  for t in "${targets[@]}"; do
+    before=$(cpu_ticks "${PID[$t]}")
+    wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${URL[$t]}" >"$OUT/wrk-$t-$r.txt"
+    after=$(cpu_ticks "${PID[$t]}")
+    rps=$(awk '/^Requests\/sec/ {print $2}' "$OUT/wrk-$t-$r.txt")
+    total=$(awk '/requests in/ {print $1}' "$OUT/wrk-$t-$r.txt")
+    p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk-$t-$r.txt")
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' "$OUT/wrk-$t-$r.txt" | tr '\n' ' ')
+    cpu_us=$(awk -v a="$before" -v b="$after" -v n="$total" -v t="$TCK" 'BEGIN {printf "%.1f", (b-a)/t*1e6/n}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p99" "$cpu_us" "$errors" | tee -a "$OUT/results.tsv"
+  done
+done
+
+echo
+echo "median over $ROUNDS rounds of ${SECS}s, wrk -t2 -c$CONNS, 2-core machine shared by wrk and the server"
+printf '%-10s %12s %10s %14s\n' target "req/s" p99 "cpu µs/req"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A RPS CPU
+for t in "${targets[@]}"; do
+  RPS[$t]=$(awk -v t="$t" '$1==t {print $3}' "$OUT/results.tsv" | median)
+  CPU[$t]=$(awk -v t="$t" '$1==t {print $5}' "$OUT/results.tsv" | median)
+  p99=$(awk -v t="$t" '$1==t {print $4}' "$OUT/results.tsv" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-10s %12s %10s %14s\n' "$t" "${RPS[$t]}" "$p99" "${CPU[$t]}"
+done
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+echo "sp-ok / native req/s:      $(ratio "${RPS[sp-ok]}" "${RPS[native]}")"
+echo "sp-health / native req/s:  $(ratio "${RPS[sp-health]}" "${RPS[native]}")"
+if [ -n "$WT_PID" ]; then
+  echo "sp-ok / wt-ok req/s:       $(ratio "${RPS[sp-ok]}" "${RPS[wt-ok]}")"
+  echo "sp-health / wt-ok req/s:   $(ratio "${RPS[sp-health]}" "${RPS[wt-ok]}")"
+fi
+echo
+echo "in-process (one thread, pooling allocator):"
+./target/release/inproc "$WASM/ok.wasm" 20000 | sed 's/^/  ok:     /'
+./target/release/inproc "$WASM/health.wasm" 20000 | sed 's/^/  health: /'
