@@ -220,13 +220,17 @@ impl Auth {
         })
     }
 
-    /// The client address used for rate limiting.
+    /// The client address used for rate limiting. Behind a trusted proxy it is
+    /// the last `X-Forwarded-For` entry: the one that proxy appended. Entries to
+    /// its left come from the client and could be rotated to dodge the limit.
     pub fn client_ip(&self, headers: &http::HeaderMap, peer: IpAddr) -> IpAddr {
         if self.config.trust_proxy {
             let forwarded = headers
-                .get("x-forwarded-for")
+                .get_all("x-forwarded-for")
+                .iter()
+                .next_back()
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|ip| ip.trim().parse().ok());
             if let Some(ip) = forwarded {
                 return ip;

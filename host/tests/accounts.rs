@@ -260,6 +260,36 @@ async fn login_attempts_are_rate_limited(backend: Backend) {
     assert_eq!(resp.status(), 200);
 }
 
+/// Behind a proxy the limit keys on the address the proxy appended: a client
+/// that rotates the leftmost `X-Forwarded-For` entry is still limited, and
+/// another client (another appended address) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_cannot_dodge_the_rate_limit() {
+    let t = TodoHost::start(
+        Backend::Sqlite,
+        &[
+            ("SPACEPORT_AUTH_RATE_PER_MINUTE", "2"),
+            ("SPACEPORT_TRUST_PROXY", "true"),
+        ],
+    )
+    .await;
+    let login = |forwarded: String| {
+        client()
+            .post(t.host.url("/api/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .body(r#"{"email":"x@example.com","password":"whatever1"}"#)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let resp = login(format!("10.0.0.{i}, 203.0.113.7")).await.unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    let other = login("10.0.0.1, 203.0.113.8".into()).await.unwrap();
+    assert_eq!(other.status(), 401);
+}
+
 both_backends!(
     register_login_me,
     bad_registrations,
