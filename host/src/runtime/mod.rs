@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
@@ -294,7 +295,9 @@ where
     F: FnOnce(Store<InstanceState>) -> Fut + Send + 'static,
     Fut: Future<Output = (Store<InstanceState>, wasmtime::Result<R>)> + Send + 'static,
 {
-    tokio::spawn(async move {
+    // The instance runs in the request's span, so its log lines (traps, denied
+    // outbound calls) carry the request id.
+    let task = async move {
         let _permit = permit;
         match tokio::time::timeout_at(deadline.into(), run(store)).await {
             Ok((_, Ok(r))) => Ok(r),
@@ -302,7 +305,8 @@ where
             // The guest was waiting on the host (I/O, a timer) past its deadline.
             Err(_) => Err(ServeError::Timeout(limits.timeout_ms)),
         }
-    })
+    };
+    tokio::spawn(task.instrument(tracing::Span::current()))
 }
 
 fn classify(error: wasmtime::Error, memory_hit: bool, limits: &Limits) -> ServeError {
