@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// Settings from `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`,
 /// `LLM_TIMEOUT_SECS`, `LLM_MAX_RETRIES`.
@@ -171,8 +172,7 @@ impl LlmClient {
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                        .and_then(parse_retry_after);
                     let detail = provider_message(resp).await;
                     match status.as_u16() {
                         401 | 403 => return Err(LlmError::Unauthorized(detail)),
@@ -223,53 +223,56 @@ impl LlmClient {
         let client = self.clone();
         // Everything, including waiting for the response headers, happens in
         // the background, so the caller can send keep-alives meanwhile.
-        tokio::spawn(async move {
-            let resp = match client.post("/chat/completions", &body, false).await {
-                Ok(resp) => resp,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let idle = client.config.timeout;
-            let mut events = resp.bytes_stream().eventsource();
-            let mut state = Assembler::default();
-            loop {
-                let event = match tokio::time::timeout(idle, events.next()).await {
-                    Err(_) => Err(LlmError::Timeout(idle)),
-                    Ok(None) => Err(LlmError::Unavailable(
-                        "the stream ended before the completion finished".into(),
-                    )),
-                    Ok(Some(Err(e))) => {
-                        Err(LlmError::Unavailable(format!("the stream broke: {e}")))
-                    }
-                    Ok(Some(Ok(event))) => Ok(event),
-                };
-                let event = match event {
-                    Ok(e) => e,
+        tokio::spawn(
+            async move {
+                let resp = match client.post("/chat/completions", &body, false).await {
+                    Ok(resp) => resp,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
                 };
-                if event.data.trim() == "[DONE]" {
-                    let _ = tx.send(state.finish()).await;
-                    return;
-                }
-                match state.chunk(&event.data) {
-                    Ok(Some(text)) => {
-                        if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
-                            return; // the instance went away
+                let idle = client.config.timeout;
+                let mut events = resp.bytes_stream().eventsource();
+                let mut state = Assembler::default();
+                loop {
+                    let event = match tokio::time::timeout(idle, events.next()).await {
+                        Err(_) => Err(LlmError::Timeout(idle)),
+                        Ok(None) => Err(LlmError::Unavailable(
+                            "the stream ended before the completion finished".into(),
+                        )),
+                        Ok(Some(Err(e))) => {
+                            Err(LlmError::Unavailable(format!("the stream broke: {e}")))
                         }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
+                        Ok(Some(Ok(event))) => Ok(event),
+                    };
+                    let event = match event {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    };
+                    if event.data.trim() == "[DONE]" {
+                        let _ = tx.send(state.finish()).await;
                         return;
+                    }
+                    match state.chunk(&event.data) {
+                        Ok(Some(text)) => {
+                            if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
+                                return; // the instance went away
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
                     }
                 }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
         Ok(rx)
     }
 
@@ -333,6 +336,19 @@ async fn provider_message(resp: reqwest::Response) -> String {
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| text.chars().take(300).collect())
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn jitter() -> Duration {
@@ -476,6 +492,17 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let wait = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(wait > Duration::from_secs(28) && wait <= Duration::from_secs(30));
+        let past = httpdate::fmt_http_date(std::time::UNIX_EPOCH);
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
 
     #[test]
     fn interleaved_tool_call_fragments_are_assembled_by_index() {
