@@ -8,6 +8,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::types::chrono;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use std::path::Path;
 use std::str::FromStr;
@@ -444,6 +445,20 @@ fn pg_value(row: &PgRow, i: usize) -> Result<Value, SqlError> {
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => {
             Value::Text(row.try_get::<String, _>(i)?)
         }
+        // Types a component has no WIT type for arrive as their usual text form.
+        "UUID" => Value::Text(row.try_get::<sqlx::types::Uuid, _>(i)?.to_string()),
+        "JSON" | "JSONB" => Value::Text(row.try_get::<sqlx::types::JsonValue, _>(i)?.to_string()),
+        "TIMESTAMPTZ" => Value::Text(
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?
+                .format("%Y-%m-%dT%H:%M:%S%.fZ")
+                .to_string(),
+        ),
+        "TIMESTAMP" => Value::Text(
+            row.try_get::<chrono::NaiveDateTime, _>(i)?
+                .format("%Y-%m-%dT%H:%M:%S%.f")
+                .to_string(),
+        ),
+        "DATE" => Value::Text(row.try_get::<chrono::NaiveDate, _>(i)?.to_string()),
         other => {
             return Err(SqlError::TypeMismatch(format!(
                 "column `{}` has type {other}, which is not supported; cast it in SQL (e.g. `{}::text`)",
