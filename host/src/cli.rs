@@ -163,8 +163,8 @@ async fn serve(
         tracing::info!(base_url = %llm.config().base_url, model = %llm.config().model, "LLM configured");
         status.report(
             "llm",
-            DepState::Healthy,
-            Some(format!("configured ({})", llm.config().model)),
+            DepState::Configured,
+            Some(format!("model {}", llm.config().model)),
         );
     } else {
         tracing::warn!(

@@ -14,6 +14,7 @@ pub enum DepState {
     Down,
     Starting,
     Unconfigured,
+    Configured,
 }
 
 /// One dependency's latest report.

@@ -32,18 +32,19 @@ fn state_name(state: State) -> &'static str {
         State::Down => "down",
         State::Starting => "starting",
         State::Unconfigured => "unconfigured",
+        State::Configured => "configured",
     }
 }
 
 /// The overall status: starting while anything starts, degraded while anything
-/// is down or degraded, else healthy. `unconfigured` is not an outage.
+/// is down or degraded, else healthy. `unconfigured` and `configured` are not outages.
 fn overall(states: impl Iterator<Item = State>) -> &'static str {
     let mut result = "healthy";
     for s in states {
         match s {
             State::Starting => return "starting",
             State::Down | State::Degraded => result = "degraded",
-            State::Healthy | State::Unconfigured => {}
+            State::Healthy | State::Unconfigured | State::Configured => {}
         }
     }
     result

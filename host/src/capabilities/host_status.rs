@@ -55,6 +55,7 @@ impl Host for State {
                         DepState::Down => WitState::Down,
                         DepState::Starting => WitState::Starting,
                         DepState::Unconfigured => WitState::Unconfigured,
+                        DepState::Configured => WitState::Configured,
                     },
                     detail: r.detail,
                     latency_ms: r.latency_ms,
