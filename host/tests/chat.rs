@@ -222,6 +222,7 @@ async fn add_then_complete_across_a_restart(backend: Backend) {
         json!({"title": "buy milk"})
     );
     assert_eq!(first["tool_calls"][0]["result"]["status"], "created");
+    assert_eq!(first["tool_calls"][0]["result"]["success"], true);
     let task_id = first["tool_calls"][0]["result"]["task_id"]
         .as_i64()
         .unwrap();
@@ -248,7 +249,14 @@ async fn add_then_complete_across_a_restart(backend: Backend) {
     // A new process: everything comes from the database.
     t.restart();
     double.script([
-        llm_double::tool_calls(&[("call_done_1", "complete_task", json!({"task_id": task_id}))]),
+        llm_double::tool_calls(&[
+            ("call_done_1", "complete_task", json!({"task_id": task_id})),
+            (
+                "call_done_2",
+                "complete_task",
+                json!({"task_id": task_id + 1000}),
+            ),
+        ]),
         llm_double::text("Marked \"buy milk\" as done."),
     ]);
     let (status, next) = chat(
@@ -260,6 +268,17 @@ async fn add_then_complete_across_a_restart(backend: Backend) {
     assert_eq!(status, 200, "{next}");
     assert_eq!(next["conversation_id"], conversation);
     assert_eq!(next["tool_calls"][0]["result"]["status"], "completed");
+    // A failing tool is a result the model (and the client) can read, not a failed request.
+    let failed = &next["tool_calls"][1]["result"];
+    assert_eq!(
+        (&failed["success"], &failed["error"]),
+        (&json!(false), &json!("not_found")),
+        "{failed}"
+    );
+    let answered = &double.received()[3].body;
+    let told: Value =
+        serde_json::from_str(answered["messages"][8]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(told["error"], "not_found", "{answered}");
     let resumed = &double.received()[2].body;
     assert_eq!(
         roles(resumed),
@@ -494,16 +513,12 @@ async fn provider_failures_are_retried_or_reported_and_nothing_is_lost() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(users, ["two", "three", "four", "five"]);
-    // The host kept serving throughout.
-    assert_eq!(
-        client()
-            .get(h.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    // The host kept serving throughout; health does not probe the provider
+    // (that would spend quota), it says the LLM is configured.
+    let health = client().get(h.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["dependencies"]["llm"]["status"], "configured");
     assert!(!h.logs().contains(KEY));
 }
 

@@ -113,11 +113,7 @@ impl Agent {
             }
             for call in &completion.tool_calls {
                 events.tool_call(call);
-                let result = match tools::call(&call.name, &call.arguments) {
-                    Ok(text) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
-                    // The model sees the error and can correct itself.
-                    Err(e) => json!({ "error": format!("{e:?}") }),
-                };
+                let result = tool_outcome(tools::call(&call.name, &call.arguments));
                 events.tool_result(call, &result);
                 let message = Message {
                     role: Role::Tool,
@@ -155,6 +151,33 @@ fn stream(
             StreamEvent::Content(text) => events.token(&text),
             StreamEvent::Idle => events.keepalive(),
             StreamEvent::Finished(done) => return Ok(done),
+        }
+    }
+}
+
+/// A tool's outcome as the model and the client see it: the tool's JSON with
+/// `"success": true`, or `{"success": false, "error", "detail"}` (the model
+/// reads the error and can correct itself).
+fn tool_outcome(outcome: Result<String, tools::ToolError>) -> Json {
+    use tools::ToolError;
+    match outcome {
+        Ok(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(Json::Object(mut fields)) => {
+                fields.insert("success".into(), Json::Bool(true));
+                Json::Object(fields)
+            }
+            Ok(other) => json!({ "success": true, "value": other }),
+            Err(_) => json!({ "success": true, "value": text }),
+        },
+        Err(e) => {
+            let (code, detail) = match e {
+                ToolError::UnknownTool(d) => ("unknown_tool", d),
+                ToolError::InvalidArguments(d) => ("invalid_arguments", d),
+                ToolError::NotFound(d) => ("not_found", d),
+                ToolError::Unavailable(d) => ("unavailable", d),
+                ToolError::Failed(d) => ("failed", d),
+            };
+            json!({ "success": false, "error": code, "detail": detail })
         }
     }
 }
