@@ -185,6 +185,12 @@ impl Server {
             Ok(body) => body,
             Err(resp) => return (resp, route, component_id),
         };
+        // The component gets the buffered body with its exact length (chunked
+        // framing is gone by now), so it can skip reading an empty one.
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
 
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             return (busy(request_id), route, component_id);

@@ -90,6 +90,27 @@ async fn a_trap_is_a_500_with_the_request_id() {
     assert_eq!(resp.status(), 200);
 }
 
+/// The component sees the whole body however it was framed, and none on a GET.
+#[tokio::test]
+async fn chunked_and_empty_bodies_reach_the_component_whole() {
+    let (_app, host) = start(&[]);
+    let c = client();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![b'y'; 300])).collect();
+    let resp = c
+        .post(host.url("/fault/echo"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["body_len"], 3000);
+    let resp = c.get(host.url("/fault/echo")).send().await.unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["body_len"], 0);
+}
+
 #[tokio::test]
 async fn oversized_bodies_get_413_json() {
     let (_app, host) = start(&[("SPACEPORT_MAX_BODY_BYTES", "1024")]);

@@ -6,9 +6,11 @@ use crate::bindings::wasi::http::types::{
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 use serde::Serialize;
+use std::cell::OnceCell;
 
-/// An incoming request with its body read into memory.
-#[derive(Debug, Clone)]
+/// An incoming request with its body read into memory. Headers are fetched
+/// from the host on first use: most handlers never look at them, and copying
+/// every header into the instance costs a call into the guest per string.
 pub struct Request {
     /// Upper-case method, e.g. `GET`.
     pub method: String,
@@ -16,16 +18,40 @@ pub struct Request {
     pub path: String,
     /// The query string without the leading `?` (empty when there is none).
     pub query: String,
-    /// Headers in arrival order; names are lower-case.
-    pub headers: Vec<(String, String)>,
     /// The whole body (the host has already enforced its size limit).
     pub body: Vec<u8>,
+    headers: OnceCell<Vec<(String, String)>>,
+    // `fields` is a child of `incoming`: declared first, so it is dropped first.
+    fields: Fields,
+    incoming: IncomingRequest,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
+    /// Every header in arrival order; names are lower-case.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.headers.get_or_init(|| {
+            self.fields
+                .entries()
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect()
+        })
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.headers()
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
@@ -176,14 +202,31 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (path_with_query, String::new()),
     };
-    let headers = incoming
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-        .collect();
-    let mut body = Vec::new();
-    let incoming_body = incoming
+    let fields = incoming.headers();
+    // Spaceport buffers the body before the component runs and sends its exact
+    // length, so a bodiless request (most GETs) skips three calls into the
+    // host. Without the header (other hosts, chunked uploads) the body is read.
+    let declared = fields
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let mut request = Request {
+        method,
+        path,
+        query,
+        body: Vec::new(),
+        headers: OnceCell::new(),
+        fields,
+        incoming,
+    };
+    if declared == Some(0) {
+        return Ok(request);
+    }
+    // Bounded pre-allocation: the header is only a hint.
+    request.body.reserve(declared.unwrap_or(0).min(1 << 20));
+    let incoming_body = request
+        .incoming
         .consume()
         .map_err(|()| "request body already consumed")?;
     {
@@ -192,7 +235,7 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
             .map_err(|()| "request body stream unavailable")?;
         loop {
             match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
+                Ok(chunk) => request.body.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
                     return Err(format!(
@@ -204,13 +247,7 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
         }
     }
     drop(incoming_body);
-    Ok(Request {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    })
+    Ok(request)
 }
 
 fn send(response: Response, out: ResponseOutparam) {

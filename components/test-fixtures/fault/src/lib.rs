@@ -75,7 +75,7 @@ impl Handler for Fault {
                         .into_iter()
                         .map(|p| (p.name, p.value))
                         .collect::<std::collections::BTreeMap<_, _>>(),
-                    "headers": req.headers
+                    "headers": req.headers()
                         .iter()
                         .filter(|(n, _)| n.starts_with("spaceport-"))
                         .cloned()
