@@ -5,9 +5,11 @@
 //! * `GET /`: tells a visitor (or the Hugging Face Space iframe) that this is
 //!   an API and where to look.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::json;
 use spaceport_sdk::host_status::{self, State};
 use spaceport_sdk::{Handler, Request, Response};
+use std::collections::BTreeMap;
 
 struct Health;
 
@@ -50,34 +52,50 @@ fn overall(states: impl Iterator<Item = State>) -> &'static str {
     result
 }
 
+/// The `/health` body; borrowed from the host's status, serialized once.
+#[derive(Serialize)]
+struct Report<'a> {
+    status: &'static str,
+    version: &'a str,
+    app: &'a str,
+    host_version: &'a str,
+    uptime_seconds: u64,
+    dependencies: BTreeMap<&'a str, Entry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<u32>,
+}
+
 fn health() -> Response {
     let status = host_status::get();
-    let mut deps = Map::new();
-    for d in &status.dependencies {
-        let mut entry = Map::new();
-        entry.insert("status".into(), json!(state_name(d.state)));
-        if let Some(detail) = &d.detail {
-            entry.insert("detail".into(), json!(detail));
-        }
-        if let Some(ms) = d.latency_ms {
-            entry.insert("latency_ms".into(), json!(ms));
-        }
-        deps.insert(d.name.clone(), Value::Object(entry));
-    }
     let overall = overall(status.dependencies.iter().map(|d| d.state));
+    let report = Report {
+        status: overall,
+        version: &status.app_version,
+        app: &status.app_name,
+        host_version: &status.host_version,
+        uptime_seconds: status.uptime_ms / 1000,
+        dependencies: status
+            .dependencies
+            .iter()
+            .map(|d| {
+                let entry = Entry {
+                    status: state_name(d.state),
+                    detail: d.detail.as_deref(),
+                    latency_ms: d.latency_ms,
+                };
+                (d.name.as_str(), entry)
+            })
+            .collect(),
+    };
     let code = if overall == "healthy" { 200 } else { 503 };
-    Response::json(
-        code,
-        &json!({
-            "status": overall,
-            "version": status.app_version,
-            "app": status.app_name,
-            "host_version": status.host_version,
-            "uptime_seconds": status.uptime_ms / 1000,
-            "dependencies": deps,
-        }),
-    )
-    .with_header("cache-control", "no-store")
+    Response::json(code, &report).with_header("cache-control", "no-store")
 }
 
 fn landing(req: &Request) -> Response {
