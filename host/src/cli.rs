@@ -157,6 +157,7 @@ async fn serve(
         pooling: config.pooling,
         cache_dir: config.cache_dir.clone(),
         precompiled_dir: config.precompiled_dir.clone(),
+        perf_map: config.perf_map,
     };
     let llm = LlmClient::new(LlmConfig::from_env()?)?;
     if llm.config().configured() {
@@ -368,6 +369,7 @@ fn check(manifest_path: &Path) -> anyhow::Result<()> {
         pooling: config.pooling,
         cache_dir: config.cache_dir,
         precompiled_dir: config.precompiled_dir,
+        perf_map: config.perf_map,
     };
     let runtime = Runtime::new(&options, Capabilities::new(HostServices::offline()?))?;
     let mut failed = 0;

@@ -29,6 +29,7 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
         pooling: true,
         cache_dir: None,
         precompiled_dir: None,
+        perf_map: false,
     };
     let runtime = Runtime::new(&options, Capabilities::new(HostServices::offline()?))?;
     let config: ComponentConfig = component_config(path)?;

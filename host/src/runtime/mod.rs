@@ -37,6 +37,8 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
     /// Read-only compiled artifacts (e.g. baked into a container image).
     pub precompiled_dir: Option<PathBuf>,
+    /// Write a perf map of compiled code, for profiling components with `perf`.
+    pub perf_map: bool,
 }
 
 /// A component ready to serve: compiled, linked and pre-instantiated.
@@ -324,11 +326,15 @@ fn classify(error: wasmtime::Error, memory_hit: bool, limits: &Limits) -> ServeE
     ServeError::Trap(trap)
 }
 
-fn base_config() -> wasmtime::Config {
+fn base_config(options: &EngineOptions) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.memory_init_cow(true);
+    if options.perf_map {
+        // Names JIT code in /tmp/perf-<pid>.map so `perf report` can see into components.
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
@@ -349,7 +355,7 @@ fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
             .linear_memory_keep_resident(256 << 10)
             .table_keep_resident(16 << 10)
             .decommit_batch_size(16);
-        let mut config = base_config();
+        let mut config = base_config(options);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, true)),
@@ -360,7 +366,7 @@ fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
             ),
         }
     }
-    let engine = Engine::new(&base_config())
+    let engine = Engine::new(&base_config(options))
         .map_err(|e| anyhow::anyhow!("creating the wasmtime engine: {e:#}"))?;
     Ok((engine, false))
 }
