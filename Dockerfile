@@ -1,60 +1,47 @@
 # Spaceport as a Hugging Face Docker Space (or any container platform).
 # Build: docker build -t spaceport .   Run: docker run -p 7860:7860 -v spaceport-data:/app/data spaceport
 
+# ---- planner: every Cargo manifest with stub sources, nothing else ----
+# Its output changes only when dependencies do, so the dependency build below
+# stays cached across source edits, and a crate added to either workspace
+# needs no change here.
+FROM docker.io/library/rust:1.95.0-slim-bookworm AS planner
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+COPY . .
+RUN find . -name target -prune -o \( -name Cargo.toml -o -name Cargo.lock -o -path '*/.cargo/config.toml' \) -print \
+    | while read -r f; do \
+        d=$(dirname "$f"); mkdir -p "/skeleton/$d"; cp "$f" "/skeleton/$f"; \
+        [ "$(basename "$f")" = Cargo.toml ] || continue; \
+        if [ -f "$d/src/lib.rs" ]; then mkdir -p "/skeleton/$d/src" && : > "/skeleton/$d/src/lib.rs"; fi; \
+        if [ -f "$d/src/main.rs" ]; then mkdir -p "/skeleton/$d/src" && echo 'fn main() {}' > "/skeleton/$d/src/main.rs"; fi; \
+        if [ -f "$d/build.rs" ]; then echo 'fn main() {}' > "/skeleton/$d/build.rs"; fi; \
+      done
+
 # ---- builder: the host (release) and every component, precompiled ----
 FROM docker.io/library/rust:1.95.0-slim-bookworm AS builder
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN rustup target add wasm32-wasip2
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never
 
-# Dependency layers first: manifests and lock files with stub sources, so a
-# source change does not rebuild every crate.
-COPY Cargo.toml Cargo.lock ./
-COPY host/Cargo.toml host/
-COPY bench/native-ok/Cargo.toml bench/native-ok/
-COPY bench/native-tasks/Cargo.toml bench/native-tasks/
-COPY bench/inproc/Cargo.toml bench/inproc/
-COPY bench/llm-double/Cargo.toml bench/llm-double/
-RUN for d in host bench/native-ok bench/native-tasks bench/inproc bench/llm-double; do \
-      mkdir -p "$d/src" && echo 'fn main() {}' > "$d/src/main.rs"; \
-    done \
- && touch host/src/lib.rs \
- && cargo build --release --locked -p spaceport \
- && rm -rf host/src target/release/spaceport* target/release/deps/spaceport-* target/release/deps/libspaceport-* \
-           target/release/.fingerprint/spaceport-*
-
-COPY components/Cargo.toml components/Cargo.lock components/
-COPY components/.cargo components/.cargo
-COPY components/sdk/Cargo.toml components/sdk/
-COPY components/health/Cargo.toml components/health/
-COPY components/task-tools/Cargo.toml components/task-tools/
-COPY components/chat-agent/Cargo.toml components/chat-agent/
-COPY components/test-fixtures/fault/Cargo.toml components/test-fixtures/fault/
-COPY components/test-fixtures/ok/Cargo.toml components/test-fixtures/ok/
+# Dependencies of both workspaces, built against the stubs.
+COPY --from=planner /skeleton/ ./
+RUN cargo build --release --locked -p spaceport
+# (cargo reads components/.cargo/config.toml, the wasm target and flags, from the working directory)
 WORKDIR /src/components
-RUN for d in sdk health task-tools chat-agent test-fixtures/fault test-fixtures/ok; do \
-      mkdir -p "$d/src" && touch "$d/src/lib.rs"; \
-    done \
- && cargo build --release --locked -p spaceport-sdk \
- && rm -rf sdk/src target/wasm32-wasip2/release/.fingerprint/spaceport-sdk-*
+RUN cargo build --release --locked --workspace \
+ && rm -f target/wasm32-wasip2/release/*.wasm
 WORKDIR /src
 
-# The sources.
-COPY wit wit
-COPY migrations migrations
-COPY host host
-COPY components components
-COPY spin-like.toml ./
-RUN touch host/src/main.rs host/src/lib.rs \
+# The sources. COPY keeps the context's timestamps, which may be older than
+# the stub builds: touch them so cargo rebuilds our crates (and only those).
+COPY . .
+RUN find host components bench wit -name target -prune -o -type f -print0 | xargs -0 touch \
  && cargo build --release --locked -p spaceport \
  && ./target/release/spaceport build \
- && SPACEPORT_CACHE_DIR=/out/precompiled ./target/release/spaceport check \
- && mkdir -p /out/app/components/target/wasm32-wasip2/release \
- && cp target/release/spaceport spin-like.toml /out/app/ \
- && cp components/target/wasm32-wasip2/release/health.wasm \
-       components/target/wasm32-wasip2/release/task_tools.wasm \
-       components/target/wasm32-wasip2/release/chat_agent.wasm \
-       /out/app/components/target/wasm32-wasip2/release/
+ && SPACEPORT_CACHE_DIR=/out/precompiled ./target/release/spaceport bundle --out /out/app \
+ && cp target/release/spaceport /out/app/
 
 # ---- runtime: slim Debian, non-root, only /app/data writable ----
 FROM docker.io/library/debian:bookworm-slim

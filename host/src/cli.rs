@@ -1,4 +1,4 @@
-//! The `spaceport` command line: `up`, `build`, `check`.
+//! The `spaceport` command line: `up`, `build`, `check`, `bundle`, `healthcheck`.
 
 use crate::auth::{Auth, AuthConfig};
 use crate::capabilities::tools::RegistryCell;
@@ -54,6 +54,16 @@ enum Command {
         #[arg(long, default_value = "spin-like.toml")]
         manifest: PathBuf,
     },
+    /// Check the app (as `check` does), then copy the manifest and every file it
+    /// names into DIR at the same relative paths: what a deployment needs next to
+    /// the binary (the Dockerfile uses it).
+    Bundle {
+        #[arg(long, default_value = "spin-like.toml")]
+        manifest: PathBuf,
+        /// Where to put the bundle (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Exit 0 if the local server's `/health` answers 200, else 1 (for container health checks).
     Healthcheck {
         /// Address to probe (default 127.0.0.1:$PORT).
@@ -72,6 +82,7 @@ pub fn main() -> ExitCode {
             components,
         } => build(&manifest, &components),
         Command::Check { manifest } => check(&manifest),
+        Command::Bundle { manifest, out } => bundle(&manifest, &out),
         Command::Healthcheck { addr } => healthcheck(addr),
     };
     match result {
@@ -390,6 +401,40 @@ fn check(manifest_path: &Path) -> anyhow::Result<()> {
     );
     if failed > 0 {
         bail!("{failed} component(s) cannot run on this host");
+    }
+    Ok(())
+}
+
+fn bundle(manifest_path: &Path, out: &Path) -> anyhow::Result<()> {
+    check(manifest_path)?;
+    let manifest = Manifest::load(manifest_path)?;
+    let file_name = manifest_path
+        .file_name()
+        .context("the manifest path names no file")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut files = vec![(PathBuf::from(file_name), manifest.path.clone())];
+    for (id, c) in &manifest.components {
+        // The bundle must work when moved, so every file lives under the manifest's directory.
+        let relative = c.source.is_relative()
+            && c.source
+                .components()
+                .all(|part| matches!(part, std::path::Component::Normal(_)));
+        if !relative {
+            bail!(
+                "component `{id}`: source `{}` must be a path inside the manifest's directory to be bundled",
+                c.source.display()
+            );
+        }
+        files.push((c.source.clone(), manifest.source_path(c)));
+    }
+    for (relative, from) in files {
+        let to = out.join(&relative);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        println!("bundled {}", relative.display());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Process lifecycle: graceful shutdown drains in-flight requests; manifest
 //! errors stop the host with a message naming the file, key and expectation;
-//! `spaceport check` names a component's missing import.
+//! `spaceport check` names a component's missing import; `spaceport bundle`
+//! packs an app that serves on its own.
 
 mod common;
 use common::{App, Host, client, fault_manifest, run, wasm};
@@ -121,4 +122,54 @@ fn check_names_the_component_and_its_missing_import() {
     assert!(!status.success(), "{out}");
     assert!(out.contains("component `weather`"), "{out}");
     assert!(out.contains("acme:weather/forecast@1.0.0"), "{out}");
+}
+
+/// `bundle` gathers the manifest and its components into a directory that
+/// serves on its own (its manifest's relative sources resolve inside it).
+#[tokio::test]
+async fn a_bundle_serves_on_its_own() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin-like.toml");
+    let app = App {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let (status, text) = run(&[
+        "bundle",
+        "--manifest",
+        manifest,
+        "--out",
+        app.dir.path().to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{text}");
+    for file in [
+        "spin-like.toml",
+        "components/target/wasm32-wasip2/release/task_tools.wasm",
+    ] {
+        assert!(
+            app.dir.path().join(file).is_file(),
+            "{file} missing: {text}"
+        );
+    }
+    let host = Host::start(&app);
+    let resp = client().get(host.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(host.logs().contains(&app.dir.path().display().to_string()));
+}
+
+#[test]
+fn a_component_outside_the_app_cannot_be_bundled() {
+    let app = App::new("");
+    app.write_manifest(&fault_manifest(&wasm("fault"), &wasm("health"), ""));
+    let out = tempfile::tempdir().unwrap();
+    let (status, text) = run(&[
+        "bundle",
+        "--manifest",
+        app.manifest().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(!status.success(), "{text}");
+    assert!(
+        text.contains("must be a path inside the manifest's directory"),
+        "{text}"
+    );
 }
