@@ -34,6 +34,9 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 psql "$TEST_DATABASE_URL" -Atc 'select version()'
 
+step "openapi-spec-validator (the docs test checks /openapi.json with it)"
+python3 -c 'import openapi_spec_validator' 2>/dev/null || pip install -q openapi-spec-validator
+
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport
 

@@ -385,7 +385,11 @@ fn check(manifest_path: &Path) -> anyhow::Result<()> {
     let runtime = Runtime::new(&options, Capabilities::new(HostServices::offline()?))?;
     let mut failed = 0;
     for (id, c) in &manifest.components {
-        match runtime.load(id, c, &manifest.source_path(c), None) {
+        let loaded = runtime
+            .load(id, c, &manifest.source_path(c), None)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| Ok(crate::docs::read_fragment(&manifest, id)?));
+        match loaded {
             Ok(_) => println!("ok: component `{id}`"),
             Err(e) => {
                 failed += 1;
@@ -415,17 +419,22 @@ fn bundle(manifest_path: &Path, out: &Path) -> anyhow::Result<()> {
     let mut files = vec![(PathBuf::from(file_name), manifest.path.clone())];
     for (id, c) in &manifest.components {
         // The bundle must work when moved, so every file lives under the manifest's directory.
-        let relative = c.source.is_relative()
-            && c.source
-                .components()
-                .all(|part| matches!(part, std::path::Component::Normal(_)));
-        if !relative {
-            bail!(
-                "component `{id}`: source `{}` must be a path inside the manifest's directory to be bundled",
-                c.source.display()
-            );
+        for path in std::iter::once(&c.source).chain(&c.openapi) {
+            let inside = path.is_relative()
+                && path
+                    .components()
+                    .all(|part| matches!(part, std::path::Component::Normal(_)));
+            if !inside {
+                bail!(
+                    "component `{id}`: `{}` must be a path inside the manifest's directory to be bundled",
+                    path.display()
+                );
+            }
         }
         files.push((c.source.clone(), manifest.source_path(c)));
+        if let Some(openapi) = &c.openapi {
+            files.push((openapi.clone(), manifest.base_dir.join(openapi)));
+        }
     }
     for (relative, from) in files {
         let to = out.join(&relative);

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod db;
+pub mod docs;
 pub mod llm;
 pub mod logging;
 pub mod manifest;

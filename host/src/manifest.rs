@@ -106,6 +106,10 @@ pub struct ComponentConfig {
     /// Components whose tools this component may call through `spaceport:platform/tools`.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// An OpenAPI fragment (JSON, with `paths`) documenting this component's
+    /// routes; merged into `/openapi.json`. Relative to the manifest's directory.
+    #[serde(default)]
+    pub openapi: Option<PathBuf>,
 }
 
 /// `[component.<id>.build]`, run by `spaceport build`.

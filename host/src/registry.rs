@@ -29,6 +29,8 @@ pub struct App {
     pub components: BTreeMap<String, Arc<LoadedComponent>>,
     /// Every tool offered by the components.
     pub tools: Catalog,
+    /// The OpenAPI document of this version (`/openapi.json`).
+    pub openapi: serde_json::Value,
 }
 
 impl App {
@@ -36,6 +38,13 @@ impl App {
     pub fn watched_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.manifest.path.clone()];
         files.extend(self.components.values().map(|c| c.source.clone()));
+        files.extend(
+            self.manifest
+                .components
+                .values()
+                .filter_map(|c| c.openapi.as_ref())
+                .map(|p| self.manifest.base_dir.join(p)),
+        );
         files
     }
 }
@@ -91,6 +100,12 @@ impl Registry {
     /// component that cannot load at all rejects the whole reload.
     pub async fn reload(&self) -> anyhow::Result<ReloadReport> {
         let manifest = Manifest::load(&self.manifest_path)?;
+        let mut fragments = BTreeMap::new();
+        for id in manifest.components.keys() {
+            if let Some(fragment) = crate::docs::read_fragment(&manifest, id)? {
+                fragments.insert(id.clone(), fragment);
+            }
+        }
         let previous = self.app();
         let runtime = self.runtime.clone();
         let prev = previous.clone();
@@ -128,6 +143,7 @@ impl Registry {
             .runtime
             .catalog(&components, previous.as_deref().map(|p| &p.tools))
             .await?;
+        let openapi = crate::docs::document(&manifest, &router, &tools, &fragments);
         self.status
             .set_app(&manifest.application.name, &manifest.application.version);
         let detail = if report.rejected.is_empty() {
@@ -144,6 +160,7 @@ impl Registry {
             router,
             components,
             tools,
+            openapi,
         })));
         self.status
             .report("components", DepState::Healthy, Some(detail));

@@ -355,6 +355,20 @@ impl Server {
                     Err(resp) => resp,
                 }
             }
+            Builtin::OpenApi => json(StatusCode::OK, &app.openapi),
+            Builtin::Docs => {
+                let page = crate::docs::page(&app.manifest.application.name);
+                let mut resp = Response::new(
+                    Full::new(Bytes::from(page))
+                        .map_err(|never| match never {})
+                        .boxed_unsync(),
+                );
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                resp
+            }
             Builtin::ListTools => {
                 let tools: Vec<_> = app
                     .tools
@@ -463,6 +477,8 @@ enum Builtin {
     Me,
     ListTools,
     CallTool,
+    OpenApi,
+    Docs,
 }
 
 static CALL_TOOL: std::sync::LazyLock<RoutePattern> = std::sync::LazyLock::new(|| {
@@ -477,6 +493,8 @@ impl Builtin {
             ("POST", "/api/auth/login") => Some(Self::Login),
             ("GET", "/api/auth/me") => Some(Self::Me),
             ("GET", "/api/tools") => Some(Self::ListTools),
+            ("GET", "/openapi.json") => Some(Self::OpenApi),
+            ("GET", "/docs") => Some(Self::Docs),
             // Cheap test first: this runs for every request.
             ("POST", p) if p.contains("/tools/") && CALL_TOOL.matches(p).is_some() => {
                 Some(Self::CallTool)
@@ -492,6 +510,8 @@ impl Builtin {
             Self::Me => "/api/auth/me",
             Self::ListTools => "/api/tools",
             Self::CallTool => "/api/:user_id/tools/:name",
+            Self::OpenApi => "/openapi.json",
+            Self::Docs => "/docs",
         }
     }
 }

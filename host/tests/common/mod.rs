@@ -285,6 +285,10 @@ pub fn default_manifest() -> String {
             "source = \"components/",
             &format!("source = \"{}/components/", root.display()),
         )
+        .replace(
+            "openapi = \"components/",
+            &format!("openapi = \"{}/components/", root.display()),
+        )
 }
 
 impl TodoHost {
