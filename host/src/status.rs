@@ -59,16 +59,7 @@ impl StatusBoard {
 
     /// Record a dependency's state.
     pub fn report(&self, name: &str, state: DepState, detail: Option<String>) {
-        if let Ok(mut deps) = self.deps.write() {
-            deps.insert(
-                name.to_string(),
-                DepReport {
-                    state,
-                    detail,
-                    latency_ms: None,
-                },
-            );
-        }
+        self.set(name, state, detail, None);
     }
 
     /// Record a dependency's state and how long its check took.
@@ -79,13 +70,18 @@ impl StatusBoard {
         detail: Option<String>,
         latency: std::time::Duration,
     ) {
+        let ms = latency.as_millis().min(u32::MAX as u128) as u32;
+        self.set(name, state, detail, Some(ms));
+    }
+
+    fn set(&self, name: &str, state: DepState, detail: Option<String>, latency_ms: Option<u32>) {
         if let Ok(mut deps) = self.deps.write() {
             deps.insert(
                 name.to_string(),
                 DepReport {
                     state,
                     detail,
-                    latency_ms: Some(latency.as_millis().min(u32::MAX as u128) as u32),
+                    latency_ms,
                 },
             );
         }

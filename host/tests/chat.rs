@@ -57,6 +57,22 @@ async fn chat_sse(h: &Host, user: &User, body: Value) -> Vec<Value> {
         .collect()
 }
 
+/// GET or DELETE one of `user`'s conversations.
+async fn conversation_call(
+    h: &Host,
+    user: &User,
+    method: Method,
+    id: impl std::fmt::Display,
+) -> (u16, Value) {
+    h.call(
+        user,
+        method,
+        &format!("/api/{}/conversations/{id}", user.id),
+        None,
+    )
+    .await
+}
+
 fn roles(body: &Value) -> Vec<String> {
     body["messages"]
         .as_array()
@@ -107,14 +123,7 @@ async fn a_plain_answer_is_returned_and_stored() {
         .await;
     assert_eq!(list[0]["id"], conversation);
     assert_eq!(list[0]["title"], "hi");
-    let (_, conv) = h
-        .call(
-            &ann,
-            Method::GET,
-            &format!("/api/{}/conversations/{conversation}", ann.id),
-            None,
-        )
-        .await;
+    let (_, conv) = conversation_call(h, &ann, Method::GET, conversation).await;
     let stored: Vec<(&str, &str)> = conv["messages"]
         .as_array()
         .unwrap()
@@ -137,14 +146,9 @@ async fn a_plain_answer_is_returned_and_stored() {
     // Another user cannot read, continue or delete it.
     let bob = h.register("bob@example.com", "password2").await;
     assert_eq!(
-        h.call(
-            &bob,
-            Method::GET,
-            &format!("/api/{}/conversations/{conversation}", bob.id),
-            None
-        )
-        .await
-        .0,
+        conversation_call(h, &bob, Method::GET, conversation)
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -158,14 +162,9 @@ async fn a_plain_answer_is_returned_and_stored() {
         404
     );
     assert_eq!(
-        h.call(
-            &bob,
-            Method::DELETE,
-            &format!("/api/{}/conversations/{conversation}", bob.id),
-            None
-        )
-        .await
-        .0,
+        conversation_call(h, &bob, Method::DELETE, conversation)
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -173,24 +172,12 @@ async fn a_plain_answer_is_returned_and_stored() {
         1,
         "nothing reached the model for Bob"
     );
-    let (status, _) = h
-        .call(
-            &ann,
-            Method::DELETE,
-            &format!("/api/{}/conversations/{conversation}", ann.id),
-            None,
-        )
-        .await;
+    let (status, _) = conversation_call(h, &ann, Method::DELETE, conversation).await;
     assert_eq!(status, 200);
     assert_eq!(
-        h.call(
-            &ann,
-            Method::GET,
-            &format!("/api/{}/conversations/{conversation}", ann.id),
-            None
-        )
-        .await
-        .0,
+        conversation_call(h, &ann, Method::GET, conversation)
+            .await
+            .0,
         404
     );
 
@@ -497,14 +484,7 @@ async fn provider_failures_are_retried_or_reported_and_nothing_is_lost() {
     assert_eq!(last["error"], "llm_unavailable");
 
     // Every user message was stored despite the failures.
-    let (_, conv) = h
-        .call(
-            &ann,
-            Method::GET,
-            &format!("/api/{}/conversations/{conversation}", ann.id),
-            None,
-        )
-        .await;
+    let (_, conv) = conversation_call(h, &ann, Method::GET, conversation).await;
     let users: Vec<&str> = conv["messages"]
         .as_array()
         .unwrap()

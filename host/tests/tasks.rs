@@ -59,6 +59,19 @@ async fn crud(backend: Backend) {
     assert_eq!(upd["title"], "buy oat milk");
     assert_eq!(upd["description"], Value::Null);
     assert!(upd["updated_at"].as_str().unwrap() >= milk["updated_at"].as_str().unwrap());
+    // Fields a patch leaves out keep their values.
+    let (_, upd) = h
+        .call(
+            &ann,
+            Method::PUT,
+            &format!("{base}/{id}"),
+            Some(json!({"description": "1 litre"})),
+        )
+        .await;
+    assert_eq!(
+        (&upd["title"], &upd["description"], &upd["completed"]),
+        (&json!("buy oat milk"), &json!("1 litre"), &json!(false))
+    );
 
     // PATCH .../complete toggles; with a body it sets.
     let (_, done) = h

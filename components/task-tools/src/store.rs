@@ -64,6 +64,14 @@ fn task(row: &Row) -> Task {
     }
 }
 
+/// The one task a statement returned, or `NotFound`.
+fn first(result: &sql::QueryResult) -> Result<Task, StoreError> {
+    rows(result)
+        .next()
+        .map(|r| task(&r))
+        .ok_or(StoreError::NotFound)
+}
+
 fn text(s: &str) -> Value {
     Value::Text(s.to_string())
 }
@@ -96,10 +104,7 @@ pub fn get(user: &str, id: i64) -> Result<Task, StoreError> {
         &format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"),
         &[Value::Integer(id), text(user)],
     )?;
-    rows(&result)
-        .next()
-        .map(|r| task(&r))
-        .ok_or(StoreError::NotFound)
+    first(&result)
 }
 
 pub fn create(user: &str, title: &str, description: Option<&str>) -> Result<Task, StoreError> {
@@ -124,40 +129,28 @@ pub fn create(user: &str, title: &str, description: Option<&str>) -> Result<Task
         .ok_or_else(|| StoreError::Failed("insert returned no row".into()))
 }
 
-/// Read, change and write back in one transaction.
+/// Apply `patch` in one statement: fields it leaves out keep their value, so
+/// concurrent patches of different fields do not undo each other.
 pub fn update(user: &str, id: i64, patch: Patch) -> Result<Task, StoreError> {
-    let tx = sql::begin(DB)?;
-    let current = tx.query(
-        &format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"),
-        &[Value::Integer(id), text(user)],
-    )?;
-    let Some(current) = rows(&current).next().map(|r| task(&r)) else {
-        tx.rollback()?;
-        return Err(StoreError::NotFound);
-    };
-    let title = patch.title.unwrap_or(current.title);
-    let description = patch.description.unwrap_or(current.description);
-    let completed = patch.completed.unwrap_or(current.completed);
-    let result = tx.query(
+    let result = sql::query(
+        DB,
         &format!(
-            "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = $6 \
+            "UPDATE tasks SET title = COALESCE($3, title), \
+             description = CASE WHEN $4 THEN $5 ELSE description END, \
+             completed = COALESCE($6, completed), updated_at = $7 \
              WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
         ),
         &[
             Value::Integer(id),
             text(user),
-            text(&title),
-            opt_text(description.as_deref()),
-            Value::Boolean(completed),
+            opt_text(patch.title.as_deref()),
+            Value::Boolean(patch.description.is_some()),
+            opt_text(patch.description.flatten().as_deref()),
+            patch.completed.map_or(Value::Null, Value::Boolean),
             text(&now_rfc3339()),
         ],
     )?;
-    let updated = rows(&result)
-        .next()
-        .map(|r| task(&r))
-        .ok_or(StoreError::NotFound)?;
-    tx.commit()?;
-    Ok(updated)
+    first(&result)
 }
 
 pub fn delete(user: &str, id: i64) -> Result<Task, StoreError> {
@@ -166,8 +159,5 @@ pub fn delete(user: &str, id: i64) -> Result<Task, StoreError> {
         &format!("DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"),
         &[Value::Integer(id), text(user)],
     )?;
-    rows(&result)
-        .next()
-        .map(|r| task(&r))
-        .ok_or(StoreError::NotFound)
+    first(&result)
 }
