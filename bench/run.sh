@@ -8,9 +8,9 @@
 # ratios, and the in-process instantiate / request figures.
 #
 # Usage: bench/run.sh [ROUNDS] [SECONDS]   (defaults 3 rounds × 10 s)
-# Needs: wrk (apt-get install wrk); wasmtime 48.0.8 on PATH or in /opt/wasmtime-48/bin
-# (cargo install wasmtime-cli --version 48.0.8 --locked --root /opt/wasmtime-48); without it
-# the peer is skipped.
+# Needs: wrk (installed from apt if missing) and the peer, wasmtime-cli 48.0.8 (the same wasmtime
+# as the host), on PATH or in /opt/wasmtime-48/bin: installed there with cargo if missing (~20 min
+# once on 2 cores). SKIP_PEER=1 skips the peer instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE   # costs wasmtime hosts 20-25% throughput
@@ -26,6 +26,10 @@ cargo build --release --locked -p spaceport -p native-ok -p inproc
 (cd components && cargo build --release --locked -p ok -p health)
 WASM=components/target/wasm32-wasip2/release
 WASMTIME=$(command -v wasmtime || echo /opt/wasmtime-48/bin/wasmtime)
+if [ ! -x "$WASMTIME" ] && [ -z "${SKIP_PEER:-}" ]; then
+  echo "installing the peer: wasmtime-cli 48.0.8 into /opt/wasmtime-48 (once, ~20 min)" >&2
+  cargo install wasmtime-cli --version 48.0.8 --locked --root /opt/wasmtime-48 >&2
+fi
 
 cat > "$OUT/bench.toml" <<TOML
 spaceport_manifest_version = 1

@@ -90,6 +90,48 @@ async fn a_trap_is_a_500_with_the_request_id() {
     assert_eq!(resp.status(), 200);
 }
 
+/// What a component prints becomes log lines naming it and the request;
+/// a flood is cut at the per-request bound and the host keeps serving.
+#[tokio::test]
+async fn component_output_is_logged_with_its_request_and_bounded() {
+    let (_app, host) = start(&[]);
+    let c = client();
+    let resp = c
+        .get(host.url("/fault/print"))
+        .header("x-request-id", "print-req-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let line = host.wait_for_log("hello from the component", Duration::from_secs(5));
+    assert!(
+        line.contains("print-req-1") && line.contains("fault"),
+        "{line}"
+    );
+    let line = host.wait_for_log("a line in two writes", Duration::from_secs(5));
+    assert!(line.contains("print-req-1"), "{line}");
+    let line = host.wait_for_log("something went sideways", Duration::from_secs(5));
+    assert!(line.contains("WARN") && line.contains("stderr"), "{line}");
+
+    let resp = c.get(host.url("/fault/shout")).send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "shouted");
+    host.wait_for_log(
+        "over the per-request limit was dropped",
+        Duration::from_secs(5),
+    );
+    let lines = host
+        .logs()
+        .lines()
+        .filter(|l| l.contains("xxxxxxxxxx"))
+        .count();
+    assert!(
+        (60..=64).contains(&lines),
+        "{lines} lines of a 2048-line flood were logged"
+    );
+    let resp = c.get(host.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
 /// The component sees the whole body however it was framed, and none on a GET.
 #[tokio::test]
 async fn chunked_and_empty_bodies_reach_the_component_whole() {

@@ -28,6 +28,22 @@ impl Handler for Fault {
                 }
             }
             "trap" => panic!("fault component asked to trap"),
+            // Print to stdout and stderr (the host turns them into log lines).
+            "print" => {
+                println!("hello from the component");
+                print!("a line in ");
+                println!("two writes");
+                eprintln!("something went sideways");
+                Response::text(200, "printed")
+            }
+            // Print far more than the host will log.
+            "shout" => {
+                let line = "x".repeat(1023);
+                for _ in 0..2048 {
+                    println!("{line}");
+                }
+                Response::text(200, "shouted")
+            }
             // Wait (without burning CPU) for ?ms=N milliseconds, default 1000.
             "sleep" => {
                 let ms: u64 = req
