@@ -80,7 +80,7 @@ pub struct HttpTrigger {
 }
 
 /// `[component.<id>]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentConfig {
     /// Path to the `.wasm`, relative to the manifest's directory.

@@ -92,13 +92,6 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
 fn component_config(path: &str) -> anyhow::Result<ComponentConfig> {
     Ok(ComponentConfig {
         source: path.into(),
-        description: String::new(),
-        build: None,
-        limits: Default::default(),
-        variables: Default::default(),
-        allowed_outbound_hosts: Vec::new(),
-        sql: Vec::new(),
-        llm: false,
-        tools: Vec::new(),
+        ..ComponentConfig::default()
     })
 }
