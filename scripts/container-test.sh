@@ -138,6 +138,9 @@ USER_ID=$(login | python3 -c 'import sys,json;print(json.load(sys.stdin)["user"]
 curl -sf -XPOST "$B/api/$USER_ID/tasks" -H "authorization: Bearer $TOKEN" -d '{"title":"survive a restart"}' >/dev/null \
   || fail "create task"
 
+DOC=$(curl -sf "$B/openapi.json" || true)
+grep -qF '/api/{user_id}/tasks' <<<"$DOC" || fail "/openapi.json lacks the components' paths (fragments not bundled?)"
+
 step "restart on the same volume"
 podman stop -t 10 sp-test >/dev/null
 log_has sp-test 'all connections drained' || fail "no graceful shutdown"
