@@ -23,7 +23,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 ./target/release/llm-double 127.0.0.1:7890 >"$OUT/double.log" 2>&1 & pids+=($!)
-sed -e "s|source = \"components/|source = \"$PWD/components/|" \
+sed -e "s|= \"components/|= \"$PWD/components/|" \
     -e 's|^max_turns = "8"|max_turns = "8"\nhistory_limit = "50"|' spin-like.toml >"$OUT/bench.toml"
 SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \

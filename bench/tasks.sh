@@ -31,7 +31,7 @@ export JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789abcdef SPACEPORT_DB
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-sed "s|source = \"components/|source = \"$PWD/components/|" spin-like.toml >"$OUT/bench.toml"
+sed "s|= \"components/|= \"$PWD/components/|" spin-like.toml >"$OUT/bench.toml"
 DATABASE_URL=$URL SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7881 >"$OUT/spaceport.log" 2>&1 & pids+=($!)
 DATABASE_URL=$URL ./target/release/native-tasks 127.0.0.1:7882 >"$OUT/native.log" 2>&1 & pids+=($!)
