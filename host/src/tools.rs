@@ -101,7 +101,6 @@ impl Runtime {
             },
         );
         task.await
-            .map_err(|e| ServeError::Trap(format!("instance task failed: {e}")))?
     }
 
     /// Run tool `name` from `catalog` with `arguments` (JSON text) for `info`'s principal.
@@ -148,9 +147,7 @@ impl Runtime {
                 (store, result)
             },
         );
-        let output = task
-            .await
-            .map_err(|e| ServeError::Trap(format!("instance task failed: {e}")))??;
+        let output = task.await?;
         let text = output.map_err(|e| CallError::Tool(ToolErrorMessage(e)))?;
         // Tools promise JSON; anything else is passed on as a string.
         Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))

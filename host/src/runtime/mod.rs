@@ -9,7 +9,9 @@ use crate::manifest::{ComponentConfig, Limits};
 use anyhow::Context as _;
 use cache::{ArtifactCache, Origin};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
@@ -248,11 +250,10 @@ impl Runtime {
             Ok(Err(code)) => Err(ServeError::ErrorCode(code)),
             // The outparam was dropped unset: the task's result says why.
             Err(_) => match task.await {
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(())) => Err(ServeError::Trap(
+                Err(e) => Err(e),
+                Ok(()) => Err(ServeError::Trap(
                     "the component returned without sending a response".into(),
                 )),
-                Err(join) => Err(ServeError::Trap(format!("instance task failed: {join}"))),
             },
         }
     }
@@ -282,33 +283,76 @@ impl Runtime {
     }
 }
 
-/// Run `run` (which instantiates and calls into the store) in its own task,
-/// holding `permit` until the instance is gone, within `deadline`; a trap is
-/// classified as timeout, memory limit or failure.
+/// Run `run` (which instantiates and calls into the store), holding `permit`
+/// until the instance is gone, within `deadline`; a trap is classified as
+/// timeout, memory limit or failure.
+///
+/// The first poll happens right here: a short request (most of them) finishes
+/// in it, with no task spawned and no other worker woken. An instance that is
+/// still running after it (streaming a body, waiting on I/O or the LLM, or
+/// yielding at an epoch tick) moves to its own task and finishes there.
 pub fn spawn_instance<R, F, Fut>(
     store: Store<InstanceState>,
     limits: Limits,
     deadline: Instant,
     permit: Option<OwnedSemaphorePermit>,
     run: F,
-) -> tokio::task::JoinHandle<Result<R, ServeError>>
+) -> InstanceTask<R>
 where
     R: Send + 'static,
     F: FnOnce(Store<InstanceState>) -> Fut + Send + 'static,
     Fut: Future<Output = (Store<InstanceState>, wasmtime::Result<R>)> + Send + 'static,
 {
     // The instance runs in the request's span, so its log lines (traps, denied
-    // outbound calls) carry the request id.
-    let task = async move {
-        let _permit = permit;
-        match tokio::time::timeout_at(deadline.into(), run(store)).await {
-            Ok((_, Ok(r))) => Ok(r),
-            Ok((store, Err(e))) => Err(classify(e, store.data().limits.hit(), &limits)),
-            // The guest was waiting on the host (I/O, a timer) past its deadline.
-            Err(_) => Err(ServeError::Timeout(limits.timeout_ms)),
+    // outbound calls, its own output) carry the request id.
+    let mut task = Box::pin(
+        async move {
+            let _permit = permit;
+            match tokio::time::timeout_at(deadline.into(), run(store)).await {
+                Ok((_, Ok(r))) => Ok(r),
+                Ok((store, Err(e))) => Err(classify(e, store.data().limits.hit(), &limits)),
+                // The guest was waiting on the host (I/O, a timer) past its deadline.
+                Err(_) => Err(ServeError::Timeout(limits.timeout_ms)),
+            }
         }
-    };
-    tokio::spawn(task.instrument(tracing::Span::current()))
+        .instrument(tracing::Span::current()),
+    );
+    // A wake-up during this poll is not lost: a spawned task is always polled
+    // once more, with its real waker.
+    let mut cx = Context::from_waker(Waker::noop());
+    match task.as_mut().poll(&mut cx) {
+        Poll::Ready(result) => InstanceTask::Done(Some(result)),
+        Poll::Pending => InstanceTask::Spawned(tokio::spawn(task)),
+    }
+}
+
+/// A running instance's outcome (see [`spawn_instance`]).
+pub enum InstanceTask<R> {
+    /// It finished during the first poll.
+    Done(Option<Result<R, ServeError>>),
+    /// It runs in its own task.
+    Spawned(tokio::task::JoinHandle<Result<R, ServeError>>),
+}
+
+// Nothing is pinned in place: the result is moved out and JoinHandle is Unpin.
+impl<R> Unpin for InstanceTask<R> {}
+
+impl<R> Future for InstanceTask<R> {
+    type Output = Result<R, ServeError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            InstanceTask::Done(result) => Poll::Ready(
+                result
+                    .take()
+                    .unwrap_or_else(|| Err(ServeError::Trap("instance result taken twice".into()))),
+            ),
+            InstanceTask::Spawned(handle) => Pin::new(handle).poll(cx).map(|joined| {
+                joined
+                    .unwrap_or_else(|e| Err(ServeError::Trap(format!("instance task failed: {e}"))))
+            }),
+        }
+    }
 }
 
 fn classify(error: wasmtime::Error, memory_hit: bool, limits: &Limits) -> ServeError {
