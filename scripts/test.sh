@@ -35,7 +35,9 @@ fi
 psql "$TEST_DATABASE_URL" -Atc 'select version()'
 
 step "openapi-spec-validator (the docs test checks /openapi.json with it)"
-python3 -c 'import openapi_spec_validator' 2>/dev/null || pip install -q openapi-spec-validator
+python3 -c 'import openapi_spec_validator' 2>/dev/null \
+  || python3 -m pip install -q openapi-spec-validator 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages openapi-spec-validator   # Debian's PEP 668 Python
 
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport

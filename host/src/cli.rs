@@ -416,6 +416,14 @@ fn bundle(manifest_path: &Path, out: &Path) -> anyhow::Result<()> {
         .file_name()
         .context("the manifest path names no file")?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Copying a file onto itself would truncate it.
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if same(out, &manifest.base_dir) {
+        bail!(
+            "--out {} is the app's own directory: bundle into another one",
+            out.display()
+        );
+    }
     let mut files = vec![(PathBuf::from(file_name), manifest.path.clone())];
     for (id, c) in &manifest.components {
         // The bundle must work when moved, so every file lives under the manifest's directory.

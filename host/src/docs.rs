@@ -60,7 +60,14 @@ pub fn document(
     let mut schemas = builtin_schemas();
     for (id, fragment) in fragments {
         if let Some(Value::Object(more)) = fragment.pointer("/components/schemas") {
-            schemas.extend(more.clone());
+            for (name, schema) in more {
+                if schemas.contains_key(name) {
+                    // Replacing it would change what every `$ref` to it means.
+                    tracing::warn!(component = %id, schema = %name, "the component's OpenAPI fragment redefines a schema that already exists; its version is left out");
+                } else {
+                    schemas.insert(name.clone(), schema.clone());
+                }
+            }
         }
         let Some(Value::Object(fragment_paths)) = fragment.get("paths") else {
             continue;
@@ -183,17 +190,21 @@ fn tool_path(name: &str, description: &str, schema: &Value) -> Value {
             "x-spaceport-tool": name,
             "parameters": [user_id_param()],
             "security": [{ "bearer": [] }],
-            "requestBody": json_body(schema.clone()),
+            // An empty body means `{}`.
+            "requestBody": { "required": false, "content": { "application/json": { "schema": schema } } },
             "responses": {
                 "200": json_response("The tool's result", json!({
                     "type": "object",
                     "properties": { "tool": { "type": "string" }, "input": { "type": "object" }, "result": {} }
                 })),
+                "400": error_response("the body is not JSON"),
                 "401": error_response("missing, invalid or expired bearer token"),
                 "403": error_response("the path names another user than the token's"),
                 "404": error_response("the tool or what it acts on does not exist"),
                 "422": error_response("the arguments do not match the schema"),
+                "500": error_response("the tool failed, trapped or ran out of memory"),
                 "503": error_response("a dependency is unavailable, or every instance slot is busy"),
+                "504": error_response("the tool did not finish within its component's deadline"),
             }
         }
     })
@@ -306,8 +317,9 @@ fn builtin_schemas() -> Map<String, Value> {
 }
 
 /// The `/docs` page: Swagger UI, loaded from jsDelivr (as FastAPI's `/docs`
-/// does), pointed at `/openapi.json`. Without the CDN the page still links the
-/// document.
+/// does) at a pinned version with subresource-integrity hashes, pointed at
+/// `/openapi.json`. Without the CDN the page still links the document. A token
+/// typed into it is not persisted.
 pub fn page(title: &str) -> String {
     let title = title
         .replace('&', "&amp;")
@@ -317,14 +329,16 @@ pub fn page(title: &str) -> String {
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui.css">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui.css"
+ integrity="sha384-wxLW6kwyHktdDGr6Pv1zgm/VGJh99lfUbzSn6HNHBENZlCN7W602k9VkGdxuFvPn" crossorigin="anonymous">
 </head><body>
 <div id="swagger-ui"><p style="font-family:sans-serif;margin:2em">{title}: the OpenAPI document is at
 <a href="/openapi.json">/openapi.json</a>.</p></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui-bundle.js"></script>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui-bundle.js"
+ integrity="sha384-wmyclcVGX/WhUkdkATwhaK1X1JtiNrr2EoYJ+diV3vj4v6OC5yCeSu+yW13SYJep" crossorigin="anonymous"></script>
 <script>
 if (window.SwaggerUIBundle) {{
-  window.ui = SwaggerUIBundle({{ url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true }});
+  window.ui = SwaggerUIBundle({{ url: "/openapi.json", dom_id: "#swagger-ui" }});
 }}
 </script>
 </body></html>

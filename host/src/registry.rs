@@ -139,6 +139,16 @@ impl Registry {
             ));
         }
         let router = Router::new(routes);
+        for path in crate::server::HOST_PATHS {
+            if let Some((pattern, target, _)) = router.lookup(path) {
+                tracing::warn!(
+                    route = %pattern.as_str(),
+                    component = %target.component.id,
+                    path,
+                    "this route also matches a path the host answers itself; the host's answer wins there"
+                );
+            }
+        }
         let tools = self
             .runtime
             .catalog(&components, previous.as_deref().map(|p| &p.tools))

@@ -469,6 +469,16 @@ impl Server {
     }
 }
 
+/// Paths the host answers itself, before any route (see [`Builtin`]).
+pub const HOST_PATHS: &[&str] = &[
+    "/api/auth/register",
+    "/api/auth/login",
+    "/api/auth/me",
+    "/api/tools",
+    "/openapi.json",
+    "/docs",
+];
+
 /// Endpoints the host answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Builtin {

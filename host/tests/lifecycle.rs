@@ -173,3 +173,26 @@ fn a_component_outside_the_app_cannot_be_bundled() {
         "{text}"
     );
 }
+
+#[test]
+fn bundling_into_the_app_itself_is_refused_and_loses_nothing() {
+    let app = App::new("");
+    let health = app.install("health", "health.wasm");
+    app.write_manifest(
+        "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\
+         [component.health]\nsource = \"health.wasm\"\n",
+    );
+    let size = std::fs::metadata(&health).unwrap().len();
+    let (status, text) = run(&[
+        "bundle",
+        "--manifest",
+        app.manifest().to_str().unwrap(),
+        "--out",
+        app.dir.path().to_str().unwrap(),
+    ]);
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("the app's own directory"), "{text}");
+    assert_eq!(std::fs::metadata(&health).unwrap().len(), size);
+    assert!(std::fs::metadata(app.manifest()).unwrap().len() > 0);
+}

@@ -59,18 +59,47 @@ async fn crud(backend: Backend) {
     assert_eq!(upd["title"], "buy oat milk");
     assert_eq!(upd["description"], Value::Null);
     assert!(upd["updated_at"].as_str().unwrap() >= milk["updated_at"].as_str().unwrap());
-    // Fields a patch leaves out keep their values.
+    // Fields a patch leaves out keep their values, whichever fields it has.
+    let bread_url = format!("{base}/{}", bread["id"]);
+    let (_, done) = h
+        .call(&ann, Method::PATCH, &format!("{bread_url}/complete"), None)
+        .await;
+    assert_eq!(done["completed"], true);
     let (_, upd) = h
         .call(
             &ann,
             Method::PUT,
-            &format!("{base}/{id}"),
-            Some(json!({"description": "1 litre"})),
+            &bread_url,
+            Some(json!({"description": "rye"})),
         )
         .await;
     assert_eq!(
         (&upd["title"], &upd["description"], &upd["completed"]),
-        (&json!("buy oat milk"), &json!("1 litre"), &json!(false))
+        (&json!("bread"), &json!("rye"), &json!(true))
+    );
+    let (_, upd) = h
+        .call(
+            &ann,
+            Method::PUT,
+            &bread_url,
+            Some(json!({"title": "rye bread"})),
+        )
+        .await;
+    assert_eq!(
+        (&upd["title"], &upd["description"], &upd["completed"]),
+        (&json!("rye bread"), &json!("rye"), &json!(true))
+    );
+    let (_, upd) = h
+        .call(
+            &ann,
+            Method::PUT,
+            &bread_url,
+            Some(json!({"completed": false})),
+        )
+        .await;
+    assert_eq!(
+        (&upd["title"], &upd["description"], &upd["completed"]),
+        (&json!("rye bread"), &json!("rye"), &json!(false))
     );
 
     // PATCH .../complete toggles; with a body it sets.

@@ -19,7 +19,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Bytes of output one instance may log; the rest is counted and dropped.
+/// Bytes one instance may log on each of stdout and stderr; the rest is counted and dropped.
 const OUTPUT_LIMIT: usize = 64 * 1024;
 /// A line longer than this is logged in pieces.
 const LINE_LIMIT: usize = 4096;

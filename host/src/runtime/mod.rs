@@ -320,9 +320,14 @@ where
     // A wake-up during this poll is not lost: a spawned task is always polled
     // once more, with its real waker.
     let mut cx = Context::from_waker(Waker::noop());
-    match task.as_mut().poll(&mut cx) {
-        Poll::Ready(result) => InstanceTask::Done(Some(result)),
-        Poll::Pending => InstanceTask::Spawned(tokio::spawn(task)),
+    // A panic in here would unwind through the connection's task and reset it
+    // without an answer; a spawned task's panic is a JoinError, so match that.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(result)) => InstanceTask::Done(Some(result)),
+        Ok(Poll::Pending) => InstanceTask::Spawned(tokio::spawn(task)),
+        Err(_) => InstanceTask::Done(Some(Err(ServeError::Trap(
+            "the instance panicked in the host".into(),
+        )))),
     }
 }
 

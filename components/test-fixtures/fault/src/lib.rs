@@ -32,6 +32,8 @@ impl Handler for Fault {
             "print" => {
                 println!("hello from the component");
                 print!("a line in ");
+                // Two separate writes reach the host: it must join them into one line.
+                let _ = std::io::Write::flush(&mut std::io::stdout());
                 println!("two writes");
                 eprintln!("something went sideways");
                 Response::text(200, "printed")
