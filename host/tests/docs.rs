@@ -131,3 +131,31 @@ fn a_broken_fragment_is_named() {
     assert!(out.contains("component.health.openapi"), "{out}");
     assert!(out.contains("not valid JSON"), "{out}");
 }
+
+/// A route that also matches a host path, and a fragment that redefines a
+/// schema, are accepted with a warning each; the host's versions win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadowed_host_paths_and_redefined_schemas_are_warned_about() {
+    let app = App::new("");
+    std::fs::write(
+        app.dir.path().join("health.openapi.json"),
+        r#"{"paths": {"/health": {"get": {"responses": {"200": {"description": "ok"}}}}},
+            "components": {"schemas": {"Error": {"type": "string"}}}}"#,
+    )
+    .unwrap();
+    app.write_manifest(&format!(
+        "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"health\"\n\
+         [component.health]\nsource = \"{}\"\nopenapi = \"health.openapi.json\"\n",
+        common::wasm("health").display()
+    ));
+    let host = Host::start(&app);
+    let doc = openapi(&host).await;
+    assert_eq!(doc["components"]["schemas"]["Error"]["type"], "object");
+    host.wait_for_log("redefines a schema", Duration::from_secs(5));
+    let line = host.wait_for_log("a path the host answers itself", Duration::from_secs(5));
+    assert!(line.contains("/..."), "{line}");
+    // The host still answers its own paths.
+    let resp = client().get(host.url("/docs")).send().await.unwrap();
+    assert!(resp.text().await.unwrap().contains("swagger-ui"));
+}
