@@ -139,7 +139,7 @@ impl Registry {
             ));
         }
         let router = Router::new(routes);
-        for path in crate::server::HOST_PATHS {
+        for path in crate::server::host_paths() {
             if let Some((pattern, target, _)) = router.lookup(path) {
                 tracing::warn!(
                     route = %pattern.as_str(),

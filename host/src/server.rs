@@ -356,19 +356,11 @@ impl Server {
                 }
             }
             Builtin::OpenApi => json(StatusCode::OK, &app.openapi),
-            Builtin::Docs => {
-                let page = crate::docs::page(&app.manifest.application.name);
-                let mut resp = Response::new(
-                    Full::new(Bytes::from(page))
-                        .map_err(|never| match never {})
-                        .boxed_unsync(),
-                );
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                resp
-            }
+            Builtin::Docs => with_body(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                crate::docs::page(&app.manifest.application.name).into(),
+            ),
             Builtin::ListTools => {
                 let tools: Vec<_> = app
                     .tools
@@ -469,16 +461,6 @@ impl Server {
     }
 }
 
-/// Paths the host answers itself, before any route (see [`Builtin`]).
-pub const HOST_PATHS: &[&str] = &[
-    "/api/auth/register",
-    "/api/auth/login",
-    "/api/auth/me",
-    "/api/tools",
-    "/openapi.json",
-    "/docs",
-];
-
 /// Endpoints the host answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Builtin {
@@ -495,33 +477,45 @@ static CALL_TOOL: std::sync::LazyLock<RoutePattern> = std::sync::LazyLock::new(|
     RoutePattern::parse("/api/:user_id/tools/:name").unwrap_or_else(|e| panic!("static route: {e}"))
 });
 
+/// The host's fixed-path endpoints: method, path, endpoint. The one place
+/// these paths are written.
+const FIXED: [(&str, &str, Builtin); 6] = [
+    ("POST", "/api/auth/register", Builtin::Register),
+    ("POST", "/api/auth/login", Builtin::Login),
+    ("GET", "/api/auth/me", Builtin::Me),
+    ("GET", "/api/tools", Builtin::ListTools),
+    ("GET", "/openapi.json", Builtin::OpenApi),
+    ("GET", "/docs", Builtin::Docs),
+];
+
+/// Paths the host answers itself, before any route.
+pub fn host_paths() -> impl Iterator<Item = &'static str> {
+    FIXED.iter().map(|(_, path, _)| *path)
+}
+
 impl Builtin {
     fn lookup(method: &http::Method, path: &str) -> Option<Self> {
         let path = path.strip_suffix('/').unwrap_or(path);
-        match (method.as_str(), path) {
-            ("POST", "/api/auth/register") => Some(Self::Register),
-            ("POST", "/api/auth/login") => Some(Self::Login),
-            ("GET", "/api/auth/me") => Some(Self::Me),
-            ("GET", "/api/tools") => Some(Self::ListTools),
-            ("GET", "/openapi.json") => Some(Self::OpenApi),
-            ("GET", "/docs") => Some(Self::Docs),
-            // Cheap test first: this runs for every request.
-            ("POST", p) if p.contains("/tools/") && CALL_TOOL.matches(p).is_some() => {
-                Some(Self::CallTool)
-            }
-            _ => None,
+        if let Some((_, _, b)) = FIXED
+            .iter()
+            .find(|(m, p, _)| *p == path && *m == method.as_str())
+        {
+            return Some(*b);
         }
+        // Cheap test first: this runs for every request.
+        (method == http::Method::POST
+            && path.contains("/tools/")
+            && CALL_TOOL.matches(path).is_some())
+        .then_some(Self::CallTool)
     }
 
     fn route(self) -> &'static str {
         match self {
-            Self::Register => "/api/auth/register",
-            Self::Login => "/api/auth/login",
-            Self::Me => "/api/auth/me",
-            Self::ListTools => "/api/tools",
-            Self::CallTool => "/api/:user_id/tools/:name",
-            Self::OpenApi => "/openapi.json",
-            Self::Docs => "/docs",
+            Self::CallTool => CALL_TOOL.as_str(),
+            fixed => FIXED
+                .iter()
+                .find(|(_, _, b)| *b == fixed)
+                .map_or("-", |(_, path, _)| *path),
         }
     }
 }
@@ -593,21 +587,22 @@ fn request_id(req: &Request<Incoming>) -> String {
 }
 
 /// A JSON response body.
-fn json_body(value: &serde_json::Value) -> Body {
-    Full::new(Bytes::from(value.to_string()))
-        .map_err(|never| match never {})
-        .boxed_unsync()
+/// A whole body with the given status and content type.
+fn with_body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// A JSON body with the given status.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(json_body(value));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    with_body(status, "application/json", value.to_string().into())
 }
 
 /// The platform's error shape.
