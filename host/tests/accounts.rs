@@ -45,15 +45,7 @@ async fn register_login_me(backend: Backend) {
     assert_eq!(login["user"]["id"], user["id"]);
     let token = login["access_token"].as_str().unwrap();
 
-    let me: Value = client()
-        .get(t.host.url("/api/auth/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = common::get_json(t.host.url("/api/auth/me"), Some(token)).await;
     assert_eq!(me["id"], user["id"]);
     assert_eq!(me["email"], "ann@example.com");
 
@@ -315,11 +307,7 @@ fn production_refuses_to_start_without_a_strong_secret() {
             cmd.env("JWT_SECRET_KEY", s);
         }
         let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = common::output_text(&out);
         assert!(!out.status.success(), "{text}");
         assert!(
             text.contains("JWT_SECRET_KEY") && text.contains(expect),

@@ -513,14 +513,7 @@ async fn without_a_key_chat_says_so_and_tasks_still_work() {
         (503, Some("llm_unconfigured"))
     );
     assert!(body["detail"].as_str().unwrap().contains("OPENAI_API_KEY"));
-    let health: Value = client()
-        .get(h.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = common::get_json(h.url("/health"), None).await;
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["dependencies"]["llm"]["status"], "unconfigured");
     let (status, _) = h

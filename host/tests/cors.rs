@@ -16,6 +16,16 @@ fn host() -> (App, Host) {
     (app, host)
 }
 
+/// `GET /health` as a browser on `origin` sends it.
+async fn health_from(host: &Host, origin: &str) -> reqwest::Response {
+    client()
+        .get(host.url("/health"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn listed_and_pattern_origins_are_allowed_with_credentials() {
     let (_app, host) = host();
@@ -23,12 +33,7 @@ async fn listed_and_pattern_origins_are_allowed_with_credentials() {
         "https://app.example.com",
         "https://my-app-git-main.vercel.app",
     ] {
-        let resp = client()
-            .get(host.url("/health"))
-            .header("origin", origin)
-            .send()
-            .await
-            .unwrap();
+        let resp = health_from(&host, origin).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["access-control-allow-origin"], origin);
         assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
@@ -44,12 +49,7 @@ async fn unlisted_origins_get_no_allow_origin() {
         "https://vercel.app.evil.com",
         "null",
     ] {
-        let resp = client()
-            .get(host.url("/health"))
-            .header("origin", origin)
-            .send()
-            .await
-            .unwrap();
+        let resp = health_from(&host, origin).await;
         assert!(
             resp.headers().get("access-control-allow-origin").is_none(),
             "{origin} must not be allowed"

@@ -206,14 +206,7 @@ async fn five_tools(backend: Backend) {
     let h = &t.host;
     let ann = h.register("ann@example.com", "password1").await;
 
-    let listed: Value = client()
-        .get(h.url("/api/tools"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = common::get_json(h.url("/api/tools"), None).await;
     let mut names: Vec<&str> = listed["tools"]
         .as_array()
         .unwrap()
@@ -546,11 +539,7 @@ fn an_unreachable_database_stops_startup_with_a_clear_error() {
         .env("SPACEPORT_DATA_DIR", app.dir.path().join("data"))
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::output_text(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
         text.contains("DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:1/appdb"),

@@ -210,12 +210,30 @@ impl Drop for Host {
 /// Run `spaceport <args>` to completion; returns (status, stdout + stderr).
 pub fn run(args: &[&str]) -> (ExitStatus, String) {
     let out = command().args(args).output().expect("run spaceport");
-    let text = format!(
+    (out.status, output_text(&out))
+}
+
+/// A finished process's stdout followed by its stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status, text)
+    )
+}
+
+/// GET `url` (with a bearer token if given) and parse the JSON answer, whatever its status.
+pub async fn get_json(url: String, token: Option<&str>) -> serde_json::Value {
+    let mut req = client().get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
 }
 
 pub fn client() -> reqwest::Client {
