@@ -8,7 +8,7 @@ use crate::db::{Database, Describe};
 use crate::llm::{LlmClient, LlmConfig};
 use crate::manifest::Manifest;
 use crate::registry::Registry;
-use crate::runtime::{EngineOptions, Runtime};
+use crate::runtime::Runtime;
 use crate::server::Server;
 use crate::status::DepState;
 use crate::status::StatusBoard;
@@ -163,13 +163,7 @@ async fn serve(
         describe.location
     );
     monitor_database(db.clone(), describe, status.clone());
-    let options = EngineOptions {
-        max_instances: config.max_instances,
-        pooling: config.pooling,
-        cache_dir: config.cache_dir.clone(),
-        precompiled_dir: config.precompiled_dir.clone(),
-        perf_map: config.perf_map,
-    };
+    let options = config.engine_options();
     let llm = LlmClient::new(LlmConfig::from_env()?)?;
     if llm.config().configured() {
         tracing::info!(base_url = %llm.config().base_url, model = %llm.config().model, "LLM configured");
@@ -375,13 +369,7 @@ fn check(manifest_path: &Path) -> anyhow::Result<()> {
     check_sources(&manifest)?;
     // The same engine settings as `up`, so artifacts it compiles into the
     // cache (e.g. at image build time) are the ones `up` will load.
-    let options = EngineOptions {
-        max_instances: config.max_instances,
-        pooling: config.pooling,
-        cache_dir: config.cache_dir,
-        precompiled_dir: config.precompiled_dir,
-        perf_map: config.perf_map,
-    };
+    let options = config.engine_options();
     let runtime = Runtime::new(&options, Capabilities::new(HostServices::offline()?))?;
     let mut failed = 0;
     for (id, c) in &manifest.components {

@@ -62,6 +62,18 @@ fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
 pub const DEV_ORIGINS: &[&str] = &["http://localhost:3000", "http://localhost:5173"];
 
 impl HostConfig {
+    /// The runtime's settings; `up`, `check` and `bundle` share them, so
+    /// artifacts compiled by one load in the others.
+    pub fn engine_options(&self) -> crate::runtime::EngineOptions {
+        crate::runtime::EngineOptions {
+            max_instances: self.max_instances,
+            pooling: self.pooling,
+            cache_dir: self.cache_dir.clone(),
+            precompiled_dir: self.precompiled_dir.clone(),
+            perf_map: self.perf_map,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         // The seed apps name it three ways; accept all, merged.
         let mut allowed_origins: Vec<String> = ["ALLOWED_ORIGINS", "CORS_ORIGINS", "FRONTEND_URL"]
