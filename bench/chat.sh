@@ -14,27 +14,25 @@ TURNS=${1:-200}
 SECS=${2:-10}
 OUT=${OUT:-target/bench-chat}
 rm -rf "$OUT" && mkdir -p "$OUT"
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+. bench/lib.sh
+need_wrk
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked -p spaceport -p llm-double
 (cd components && cargo build --release --locked -p chat-agent -p task-tools -p health)
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-./target/release/llm-double 127.0.0.1:7890 >"$OUT/double.log" 2>&1 & pids+=($!)
+bg_start "$OUT/double.log" ./target/release/llm-double 127.0.0.1:7890
 sed -e "s|= \"components/|= \"$PWD/components/|" \
     -e 's|^max_turns = "8"|max_turns = "8"\nhistory_limit = "50"|' spin-like.toml >"$OUT/bench.toml"
-SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
-  OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
-  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891 >"$OUT/spaceport.log" 2>&1 & pids+=($!); SP_PID=$!
-for _ in $(seq 1 300); do curl -sf http://127.0.0.1:7891/health >/dev/null && break; sleep 0.1; done
+bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  SPACEPORT_AUTH_RATE_PER_MINUTE=1000 OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 \
+  JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891
+SP_PID=$BG_PID
+wait_up http://127.0.0.1:7891/health
 
 B=http://127.0.0.1:7891
-curl -sf -XPOST "$B/api/auth/register" -d '{"email":"bench@chat.test","password":"password1","name":"bench"}' >/dev/null
-LOGIN=$(curl -sf -XPOST "$B/api/auth/login" -d '{"email":"bench@chat.test","password":"password1"}')
-TOKEN=$(echo "$LOGIN" | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-USER=$(echo "$LOGIN" | python3 -c 'import sys,json;print(json.load(sys.stdin)["user"]["id"])')
+login "$B" bench@chat.test
+USER=$USER_ID
 for i in 1 2 3; do curl -sf -XPOST "$B/api/$USER/tasks" -H "authorization: Bearer $TOKEN" -d "{\"title\":\"task $i\"}" >/dev/null; done
 # 13 turns × 4 messages → more than 50 stored; every later turn replays exactly 50.
 CONV=$(curl -sf -XPOST "$B/api/$USER/chat" -H "authorization: Bearer $TOKEN" -d '{"message":"what is pending?"}' \
@@ -67,9 +65,9 @@ wrk.body = '{"message":"what is pending?","conversation_id":$CONV}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
-before=$(awk '{print $14 + $15}' "/proc/$SP_PID/stat")
+before=$(cpu_ticks "$SP_PID")
 wrk -t2 -c8 -d"${SECS}s" --latency -s "$OUT/chat.lua" "$B/api/$USER/chat" | tee "$OUT/wrk.txt" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
-after=$(awk '{print $14 + $15}' "/proc/$SP_PID/stat")
+after=$(cpu_ticks "$SP_PID")
 total=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
 awk -v a="$before" -v b="$after" -v n="$total" -v t="$(getconf CLK_TCK)" \
   'BEGIN {printf "host + components CPU per turn (under load, incl. SQLite): %.2f ms\n", (b-a)/t*1000/n}'

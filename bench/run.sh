@@ -20,7 +20,8 @@ CONNS=${CONNS:-64}
 OUT=${OUT:-target/bench}
 mkdir -p "$OUT"
 
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+. bench/lib.sh
+need_wrk
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked -p spaceport -p native-ok -p inproc
 (cd components && cargo build --release --locked -p ok -p health)
@@ -48,26 +49,20 @@ source = "$PWD/$WASM/health.wasm"
 source = "$PWD/$WASM/ok.wasm"
 TOML
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-./target/release/native-ok 127.0.0.1:7870 >"$OUT/native.log" 2>&1 & pids+=($!); NATIVE_PID=$!
-SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
-  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871 >"$OUT/spaceport.log" 2>&1 & pids+=($!); SP_PID=$!
+bg_start "$OUT/native.log" ./target/release/native-ok 127.0.0.1:7870; NATIVE_PID=$BG_PID
+bg_start "$OUT/spaceport.log" env SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871; SP_PID=$BG_PID
 WT_PID=""
 if [ -x "$WASMTIME" ]; then
-  "$WASMTIME" serve -S cli=y --addr 127.0.0.1:7872 "$WASM/ok.wasm" >"$OUT/wasmtime.log" 2>&1 & pids+=($!); WT_PID=$!
+  bg_start "$OUT/wasmtime.log" "$WASMTIME" serve -S cli=y --addr 127.0.0.1:7872 "$WASM/ok.wasm"; WT_PID=$BG_PID
 else
   echo "note: wasmtime not found; the peer (wt-ok) is skipped" >&2
 fi
 
-wait_up() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
 wait_up http://127.0.0.1:7870/
 wait_up http://127.0.0.1:7871/health
 [ -n "$WT_PID" ] && wait_up http://127.0.0.1:7872/
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
 declare -A URL PID

@@ -18,7 +18,8 @@ OUT=${OUT:-target/bench-tasks}
 ADMIN=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 POOL=${SPACEPORT_DB_POOL_SIZE:-10}
 mkdir -p "$OUT"
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+. bench/lib.sh
+need_wrk
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked -p spaceport -p native-tasks
 (cd components && cargo build --release --locked -p task-tools -p health)
@@ -28,28 +29,18 @@ psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE
 URL="${ADMIN%/*}/$DB"
 export JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789abcdef SPACEPORT_DB_POOL_SIZE=$POOL
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 sed "s|= \"components/|= \"$PWD/components/|" spin-like.toml >"$OUT/bench.toml"
-DATABASE_URL=$URL SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
-  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7881 >"$OUT/spaceport.log" 2>&1 & pids+=($!)
-DATABASE_URL=$URL ./target/release/native-tasks 127.0.0.1:7882 >"$OUT/native.log" 2>&1 & pids+=($!)
-for port in 7881 7882; do
-  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-done
-for _ in $(seq 1 200); do curl -sf http://127.0.0.1:7881/health >/dev/null && break; sleep 0.1; done
+bg_start "$OUT/spaceport.log" env DATABASE_URL="$URL" SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false \
+  LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7881
+bg_start "$OUT/native.log" env DATABASE_URL="$URL" ./target/release/native-tasks 127.0.0.1:7882
+wait_up http://127.0.0.1:7881/health
+# The native server answers only its task routes: any HTTP answer means it is up.
+for _ in $(seq 1 200); do curl -s -o /dev/null http://127.0.0.1:7882/ && break; sleep 0.1; done
 
 B=http://127.0.0.1:7881
-login() {
-  curl -sf -XPOST "$B/api/auth/register" -d "{\"email\":\"$1\",\"password\":\"password1\",\"name\":\"bench\"}" >/dev/null
-  curl -sf -XPOST "$B/api/auth/login" -d "{\"email\":\"$1\",\"password\":\"password1\"}"
-}
-W=$(login writer@bench.test); R=$(login reader@bench.test)
-WT=$(echo "$W" | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-WID=$(echo "$W" | python3 -c 'import sys,json;print(json.load(sys.stdin)["user"]["id"])')
-RT=$(echo "$R" | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-RID=$(echo "$R" | python3 -c 'import sys,json;print(json.load(sys.stdin)["user"]["id"])')
+login "$B" writer@bench.test; WT=$TOKEN; WID=$USER_ID
+login "$B" reader@bench.test; RT=$TOKEN; RID=$USER_ID
 for i in $(seq 1 20); do
   curl -sf -XPOST "$B/api/$RID/tasks" -H "authorization: Bearer $RT" -d "{\"title\":\"task $i\"}" >/dev/null
 done
