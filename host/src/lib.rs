@@ -1,26 +1,49 @@
 //! Spaceport: a WebAssembly component host for AI chatbot backends.
 //!
-//! One module per concern: [`manifest`] (spin-like.toml), [`routes`],
-//! [`runtime`] (wasmtime), [`capabilities`] (one file per WIT interface),
-//! [`registry`] + [`watch`] (hot swap), [`server`] (HTTP), [`cors`],
-//! [`status`], [`config`] + [`logging`], [`db`] (SQLite/PostgreSQL pools),
-//! [`auth`] + [`users`] (JWT accounts), [`tools`] (tool dispatch), and [`cli`].
+//! The crate is layered. Each folder is a layer, listed here lowest first; a
+//! module imports only from its own layer or a layer below it, and the module
+//! graph has no cycle (`host/tests/layers.rs` checks both).
+//!
+//! 1. [`services`]: the host's own services, knowing nothing of components.
+//!    - [`services::status`]: the status board behind `/health`.
+//!    - [`services::db`]: SQLite/PostgreSQL pools, one value and error model.
+//!    - [`services::llm`]: the OpenAI-compatible client (retries, streaming).
+//!    - [`services::auth`]: JWT issue/verify, the [`services::auth::Principal`], route auth policies, login rate limit.
+//! 2. [`manifest`]: the app as written in `spin-like.toml`.
+//!    - [`manifest`] itself: parsing and validation of the manifest.
+//!    - [`manifest::routes`]: route patterns and the most-specific-match router.
+//!    - [`manifest::outbound`]: `allowed_outbound_hosts` entries, parsed once.
+//! 3. [`sandbox`]: running untrusted components.
+//!    - [`sandbox::limits`]: the per-instance memory limiter.
+//!    - [`sandbox::capabilities`]: one file per WIT interface, all with the same link → grant → instance lifecycle and a backend trait.
+//!    - [`sandbox::runtime`]: the wasmtime engine, compile cache, instance tasks.
+//!    - [`sandbox::tools`]: tool dispatch (describe, catalog, call) on the runtime.
+//! 4. [`app`]: the live application.
+//!    - [`app::endpoints`]: the table of endpoints the host answers itself.
+//!    - [`app::snapshot`]: the immutable [`app::snapshot::App`] a request runs against; it is also the tools capability's host.
+//!    - [`app::docs`]: the OpenAPI document and `/docs`.
+//!    - [`app::registry`]: loading, validating and atomically swapping snapshots.
+//!    - [`app::watch`]: file watching that triggers reloads.
+//! 5. [`http`]: the HTTP edge.
+//!    - [`http::response`]: the JSON response and error helpers.
+//!    - [`http::cors`]: the CORS layer.
+//!    - [`http::accounts`]: register, login, me.
+//!    - [`http::builtin`]: the host's own endpoints (accounts, tools, docs).
+//!    - [`http::server`]: accept loop and the request pipeline.
+//! 6. [`cli`]: the process edge.
+//!    - [`cli::config`]: every setting, read from flags and the environment by clap.
+//!    - [`cli::logging`]: the tracing subscriber.
+//!    - [`cli::serve`]: wiring the layers together for `spaceport up`.
+//!    - [`cli`] itself: the commands.
 
-pub mod auth;
-pub mod capabilities;
-pub mod cli;
-pub mod config;
-pub mod cors;
-pub mod db;
-pub mod docs;
-pub mod llm;
-pub mod logging;
+pub mod services;
+
 pub mod manifest;
-pub mod registry;
-pub mod routes;
-pub mod runtime;
-pub mod server;
-pub mod status;
-pub mod tools;
-pub mod users;
-pub mod watch;
+
+pub mod sandbox;
+
+pub mod app;
+
+pub mod http;
+
+pub mod cli;

@@ -85,7 +85,7 @@ async fn editing_a_fragment_updates_the_document_without_a_restart() {
     app.write_manifest(&format!(
         "spaceport_manifest_version = 1\n[application]\nname = \"docs-test\"\n\
          [[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\
-         [component.health]\nsource = \"{}\"\nopenapi = \"health.openapi.json\"\n",
+         [component.health]\nsource = \"{}\"\nhost_status = true\nopenapi = \"health.openapi.json\"\n",
         health.display()
     ));
     let host = Host::start(&app);
@@ -123,7 +123,7 @@ fn a_broken_fragment_is_named() {
     app.write_manifest(&format!(
         "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
          [[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\
-         [component.health]\nsource = \"{}\"\nopenapi = \"bad.json\"\n",
+         [component.health]\nsource = \"{}\"\nhost_status = true\nopenapi = \"bad.json\"\n",
         common::wasm("health").display()
     ));
     let (status, out) = run(&["check", "--manifest", app.manifest().to_str().unwrap()]);
@@ -146,7 +146,7 @@ async fn shadowed_host_paths_and_redefined_schemas_are_warned_about() {
     app.write_manifest(&format!(
         "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
          [[trigger.http]]\nroute = \"/...\"\ncomponent = \"health\"\n\
-         [component.health]\nsource = \"{}\"\nopenapi = \"health.openapi.json\"\n",
+         [component.health]\nsource = \"{}\"\nhost_status = true\nopenapi = \"health.openapi.json\"\n",
         common::wasm("health").display()
     ));
     let host = Host::start(&app);

@@ -27,8 +27,11 @@ component = "swap"
 
 [component.health]
 source = "{health}"
+host_status = true
 [component.swap]
 source = "{swap}"
+context = true
+host_status = true
 [component.swap.limits]
 timeout_ms = 10000
 "#,

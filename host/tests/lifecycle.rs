@@ -181,7 +181,7 @@ fn bundling_into_the_app_itself_is_refused_and_loses_nothing() {
     app.write_manifest(
         "spaceport_manifest_version = 1\n[application]\nname = \"x\"\n\
          [[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\
-         [component.health]\nsource = \"health.wasm\"\n",
+         [component.health]\nsource = \"health.wasm\"\nhost_status = true\n",
     );
     let size = std::fs::metadata(&health).unwrap().len();
     let (status, text) = run(&[

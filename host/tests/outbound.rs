@@ -47,9 +47,11 @@ route = "/denied/..."
 component = "denied"
 [component.granted]
 source = "{fault}"
+context = true
 allowed_outbound_hosts = ["http://{addr}"]
 [component.denied]
 source = "{fault}"
+context = true
 allowed_outbound_hosts = ["http://example.com"]
 "#,
         fault = fault.display()
@@ -92,5 +94,5 @@ allowed_outbound_hosts = ["http://example.com"]
         1,
         "a denied request reached the upstream"
     );
-    host.wait_for_log("outbound request denied", std::time::Duration::from_secs(5));
+    host.wait_for_log("capability denied", std::time::Duration::from_secs(5));
 }

@@ -30,15 +30,20 @@ component = "files"
 
 [component.health]
 source = "{health}"
+host_status = true
 [component.tasks]
 source = "{fault}"
+context = true
 variables = {{ greeting = "hello", page_size = "20" }}
 [component.user-catchall]
 source = "{fault}"
+context = true
 [component.special]
 source = "{fault}"
+context = true
 [component.files]
 source = "{fault}"
+context = true
 "#,
         health = wasm("health").display(),
         fault = wasm("fault").display(),

@@ -4,7 +4,7 @@
 
 mod common;
 use common::db::PgDatabase;
-use spaceport::db::{Database, DbConfig, SqlError, Value};
+use spaceport::services::db::{Database, DbConfig, SqlError, Value};
 use std::time::Duration;
 
 async fn connect(pg: &PgDatabase) -> Database {

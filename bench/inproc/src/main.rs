@@ -6,9 +6,10 @@
 
 use anyhow::Context as _;
 use http_body_util::{BodyExt, Full};
-use spaceport::capabilities::{Capabilities, HostServices, RequestInfo};
+use spaceport::cli::serve::offline_services;
 use spaceport::manifest::ComponentConfig;
-use spaceport::runtime::{EngineOptions, Runtime};
+use spaceport::sandbox::capabilities::{Capabilities, RequestInfo};
+use spaceport::sandbox::runtime::{EngineOptions, Runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
         precompiled_dir: None,
         perf_map: false,
     };
-    let runtime = Runtime::new(&options, Capabilities::new(HostServices::offline()?))?;
+    let runtime = Runtime::new(&options, Capabilities::new(offline_services()?))?;
     let config: ComponentConfig = component_config(path)?;
     let component = Arc::new(runtime.load("bench", &config, path.as_ref(), None)?);
     let info = Arc::new(RequestInfo {
@@ -90,8 +91,11 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
 }
 
 fn component_config(path: &str) -> anyhow::Result<ComponentConfig> {
+    // The read-only grants the benchmarked components use (health reads the status board).
     Ok(ComponentConfig {
         source: path.into(),
+        context: true,
+        host_status: true,
         ..ComponentConfig::default()
     })
 }

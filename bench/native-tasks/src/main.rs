@@ -3,37 +3,38 @@
 //! (`spaceport::db`), JWT check (`spaceport::auth`) and the same SQL the
 //! task-tools component runs — everything but the WebAssembly.
 //!
-//! `DATABASE_URL=... JWT_SECRET_KEY=... native-tasks [ADDR]`
+//! `DATABASE_URL=... JWT_SECRET_KEY=... native-tasks [ADDR]` (settings read by
+//! the host's own clap definitions, so they mean what they mean to `spaceport up`).
 
 use bytes::Bytes;
+use clap::Parser;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{Value as Json, json};
-use spaceport::auth::{Auth, AuthConfig};
-use spaceport::db::{Database, DbConfig, Rows, Value};
+use spaceport::services::auth::{Auth, AuthConfig};
+use spaceport::services::db::{Database, DbConfig, Rows, Value};
 use std::sync::Arc;
-use std::time::Duration;
+
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(default_value = "127.0.0.1:7873")]
+    addr: String,
+    #[command(flatten)]
+    db: DbConfig,
+    #[command(flatten)]
+    auth: AuthConfig,
+}
 
 const COLUMNS: &str = "id, title, description, completed, created_at, updated_at";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7873".into());
-    let config = DbConfig {
-        url: std::env::var("DATABASE_URL").ok(),
-        data_dir: "data".into(),
-        pool_size: std::env::var("SPACEPORT_DB_POOL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10),
-        acquire_timeout: Duration::from_secs(3),
-    };
-    let (db, _) = Database::connect(&config).await?;
-    let auth = Arc::new(Auth::new(AuthConfig::from_env()?));
+    let Args { addr, db, auth } = Args::parse();
+    let (db, _) = Database::connect(&db).await?;
+    let auth = Arc::new(Auth::new(&auth, false)?);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!(
         "native-tasks listening on http://{}",

@@ -176,6 +176,7 @@ fn tool_outcome(outcome: Result<String, tools::ToolError>) -> Json {
                 ToolError::NotFound(d) => ("not_found", d),
                 ToolError::Unavailable(d) => ("unavailable", d),
                 ToolError::Failed(d) => ("failed", d),
+                ToolError::AccessDenied(d) => ("access_denied", d),
             };
             json!({ "success": false, "error": code, "detail": detail })
         }

@@ -104,6 +104,7 @@ fn llm_error(e: &llm::Error) -> (u16, &'static str, String) {
         llm::Error::BadResponse(m) => (502, "llm_bad_response", m.clone()),
         llm::Error::Timeout(m) => (504, "llm_timeout", m.clone()),
         llm::Error::InvalidRequest(m) => (502, "llm_invalid_request", m.clone()),
+        llm::Error::AccessDenied(m) => (500, "capability_denied", m.clone()),
     }
 }
 

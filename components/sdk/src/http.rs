@@ -162,7 +162,7 @@ impl Response {
             &serde_json::json!({
                 "error": code,
                 "detail": detail,
-                "request_id": crate::context::request_id(),
+                "request_id": REQUEST_ID.with(|id| id.borrow().clone()),
             }),
         )
     }
@@ -173,6 +173,13 @@ impl Response {
             .push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
+}
+
+thread_local! {
+    /// The request id the host sent (`x-request-id`), for error bodies. Read
+    /// from the header rather than `context`, so a component needs no
+    /// `context` grant just to answer an error.
+    static REQUEST_ID: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// Read the request, call `H`, and send its response. Used by [`crate::http_component!`].
@@ -206,6 +213,12 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
     // Spaceport buffers the body before the component runs and sends its exact
     // length, so a bodiless request (most GETs) skips three calls into the
     // host. Without the header (other hosts, chunked uploads) the body is read.
+    let request_id = fields
+        .get("x-request-id")
+        .first()
+        .and_then(|v| String::from_utf8(v.clone()).ok())
+        .unwrap_or_default();
+    REQUEST_ID.with(|id| *id.borrow_mut() = request_id);
     let declared = fields
         .get("content-length")
         .first()

@@ -262,9 +262,11 @@ component = "fault"
 
 [component.health]
 source = "{health}"
+host_status = true
 
 [component.fault]
 source = "{fault}"
+context = true
 [component.fault.limits]
 timeout_ms = 1000
 memory_mb = 32

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use spaceport_sdk::bindings::wasi::clocks::monotonic_clock;
-use spaceport_sdk::{Handler, Request, Response, context, variables};
+use spaceport_sdk::{Handler, Request, Response, context, host_status, llm, sql, tools, variables};
 
 struct Fault;
 
@@ -69,6 +69,25 @@ impl Handler for Fault {
                     Ok(status) => Response::json(200, &json!({ "status": status })),
                     Err(error) => Response::json(200, &json!({ "error": error })),
                 }
+            }
+            // Use each grantable capability once and report what the host said:
+            // the documented denial when the manifest does not grant it.
+            "cap-sql" => match sql::query("default", "SELECT 1", &[]) {
+                Ok(r) => Response::json(200, &json!({ "ok": r.rows.len() })),
+                Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
+            },
+            "cap-llm" => match llm::embed(&["x".to_string()], None) {
+                Ok(v) => Response::json(200, &json!({ "ok": v.len() })),
+                Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
+            },
+            "cap-tools" => match tools::call("list_tasks", "{}") {
+                Ok(v) => Response::json(200, &json!({ "ok": v })),
+                Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
+            },
+            // These two have no error channel: without the grant they trap.
+            "cap-status" => Response::json(200, &json!({ "ok": host_status::get().app_name })),
+            "cap-whoami" => {
+                Response::json(200, &json!({ "ok": context::user().map(|u| u.user_id) }))
             }
             // Try to read the host's environment and filesystem: both must be empty.
             "sandbox" => {

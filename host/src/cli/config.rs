@@ -1,0 +1,172 @@
+//! Every setting of the host, read one way: clap, from a flag or else its
+//! environment variable (every variable is listed in the README and in
+//! `spaceport up --help`). Each layer defines the settings it owns
+//! ([`DbConfig`], [`LlmConfig`], [`AuthConfig`], [`EngineArgs`]); this module
+//! flattens them into the commands. A value that does not parse is clap's
+//! error, naming the flag and the variable; a combination that cannot work
+//! (a missing secret in production) is an error naming the variable.
+
+use crate::sandbox::runtime::EngineArgs;
+use crate::services::auth::AuthConfig;
+use crate::services::db::DbConfig;
+use crate::services::llm::LlmConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Origins a local frontend dev server uses, allowed when nothing is configured.
+pub const DEV_ORIGINS: &[&str] = &["http://localhost:3000", "http://localhost:5173"];
+
+/// A boolean from `1/0`, `true/false`, `yes/no`, `on/off`.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
+/// Settings of `spaceport up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostConfig {
+    /// Port to listen on (0.0.0.0:PORT); `--listen` overrides the whole address.
+    #[arg(long = "port", env = "PORT", default_value_t = 7860)]
+    pub port: u16,
+    /// Browser origins allowed by CORS, comma-separated (exact, or `https://*.example.com`).
+    #[arg(
+        long = "allowed-origins",
+        env = "ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// The same, under the names the seed apps use (merged with ALLOWED_ORIGINS).
+    #[arg(
+        long = "cors-origins",
+        env = "CORS_ORIGINS",
+        value_delimiter = ',',
+        hide = true
+    )]
+    cors_origins: Vec<String>,
+    #[arg(
+        long = "frontend-url",
+        env = "FRONTEND_URL",
+        value_delimiter = ',',
+        hide = true
+    )]
+    frontend_url: Vec<String>,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long = "max-body-bytes", env = "SPACEPORT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds to drain in-flight requests on SIGTERM.
+    #[arg(
+        long = "shutdown-timeout-secs",
+        env = "SPACEPORT_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    shutdown_timeout_secs: u64,
+    /// Reload when the manifest or a component file changes.
+    #[arg(long = "watch", env = "SPACEPORT_WATCH", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = boolish())]
+    pub watch: bool,
+    /// Tokio worker threads (default: one per CPU).
+    #[arg(long = "workers", env = "SPACEPORT_WORKERS", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: Option<u32>,
+    /// `production` makes a missing or weak JWT_SECRET_KEY fatal.
+    #[arg(long = "app-env", env = "APP_ENV", default_value = "development")]
+    app_env: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub db: DbConfig,
+    #[command(flatten)]
+    pub llm: LlmConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+impl HostConfig {
+    /// Whether `APP_ENV=production`.
+    pub fn production(&self) -> bool {
+        self.app_env.trim().eq_ignore_ascii_case("production")
+    }
+
+    /// Allowed origins from all three variables, or the dev servers' when none is set.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let origins: Vec<String> = self
+            .allowed_origins
+            .iter()
+            .chain(&self.cors_origins)
+            .chain(&self.frontend_url)
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if origins.is_empty() {
+            DEV_ORIGINS.iter().map(|s| s.to_string()).collect()
+        } else {
+            origins
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            |w| w as usize,
+        )
+    }
+}
+
+/// Settings of `spaceport check` and `bundle`: the engine's, so what they
+/// compile into the cache is what `up` loads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckConfig {
+    /// Where the compile cache lives by default (`<data dir>/cache`).
+    #[arg(long = "data-dir", env = "SPACEPORT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Logging, for every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (RUST_LOG, a full filter, wins).
+    #[arg(
+        long = "log-level",
+        env = "LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    pub level: String,
+    /// `text` or `json` (one JSON object per line).
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "text", global = true,
+          value_parser = ["text", "json"], ignore_case = true)]
+    pub format: String,
+    /// A full `tracing` filter, e.g. `info,spaceport=debug`.
+    #[arg(long = "log-filter", env = "RUST_LOG", global = true, hide = true)]
+    pub filter: Option<String>,
+}
+
+/// Unset variables that are set but blank: a Space or a `.env` file often
+/// leaves `NAME=` in place, which means "not set" here, while clap would read
+/// it as an empty value.
+///
+/// # Safety
+/// Call before any other thread exists (it changes the environment).
+pub unsafe fn drop_blank_variables(command: &clap::Command) {
+    fn names(cmd: &clap::Command, out: &mut Vec<std::ffi::OsString>) {
+        out.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_env().map(|e| e.to_os_string())),
+        );
+        for sub in cmd.get_subcommands() {
+            names(sub, out);
+        }
+    }
+    let mut all = Vec::new();
+    names(command, &mut all);
+    for name in all {
+        if std::env::var_os(&name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+            // SAFETY: the caller guarantees no other thread reads the environment.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! `spaceport up`: wires the layers together. Services first (status board,
+//! databases, LLM client, auth), then the capabilities over them, the runtime,
+//! the registry (loading in the background so the port answers at once) and
+//! the HTTP server.
+
+use super::config::HostConfig;
+use crate::app::registry::Registry;
+use crate::app::watch;
+use crate::http::builtin::Builtins;
+use crate::http::server::{self, Server};
+use crate::manifest::Manifest;
+use crate::sandbox::capabilities::llm::ClientBackend;
+use crate::sandbox::capabilities::sql::{SqlBackend, SqlTransaction};
+use crate::sandbox::capabilities::{Capabilities, HostServices};
+use crate::sandbox::runtime::Runtime;
+use crate::services::auth::Auth;
+use crate::services::db::{Database, Describe, Rows, SqlError, Value};
+use crate::services::llm::{LlmClient, LlmConfig};
+use crate::services::status::{DepState, StatusBoard};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The databases this host opens, by the name a manifest grants (`sql = [...]`).
+/// The sql capability accepts exactly these names.
+pub const DATABASES: &[&str] = &["default"];
+
+/// Start the async runtime and serve until a signal (or a failed first load).
+pub fn up(
+    config: HostConfig,
+    manifest: Manifest,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers())
+        // Check for new I/O every few task polls (tokio's default is 61): a
+        // spinning guest yields once per epoch tick, so with the default a
+        // worker full of spinners would notice a new request only every
+        // ~120 ms.
+        .event_interval(8)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(config, manifest, listen))
+}
+
+async fn serve(
+    config: HostConfig,
+    manifest: Manifest,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let status = Arc::new(StatusBoard::new());
+    status.set_app(&manifest.application.name, &manifest.application.version);
+    let auth = Arc::new(Auth::new(&config.auth, config.production())?);
+    let db = open_database(&config, &status).await?;
+    let llm = open_llm(&config.llm, &status)?;
+    let services = HostServices {
+        status: status.clone(),
+        databases: DATABASES
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    Arc::new(db.clone()) as Arc<dyn SqlBackend>,
+                )
+            })
+            .collect(),
+        llm,
+    };
+    let options = config.engine.options(&config.db.data_dir);
+    let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
+    let registry = Arc::new(Registry::new(
+        runtime.clone(),
+        status.clone(),
+        manifest.path.clone(),
+    ));
+
+    let addr = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], config.port)));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let origins = config.allowed_origins();
+    tracing::info!(
+        app = %manifest.application.name,
+        pooling = runtime.pooling,
+        max_instances = options.max_instances,
+        origins = ?origins,
+        "Spaceport listening on http://{}",
+        listener.local_addr()?
+    );
+    let failed = load_in_background(registry.clone(), config.watch);
+    let server = Arc::new(Server {
+        registry,
+        slots: Arc::new(tokio::sync::Semaphore::new(options.max_instances as usize)),
+        max_body_bytes: config.max_body_bytes,
+        auth: auth.clone(),
+        builtins: Builtins { auth, db },
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    let shutdown = async move {
+        // A dropped sender means the load succeeded: then only a signal stops us.
+        let load_failed = async {
+            match failed.await {
+                Ok(e) => e,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown_signal() => {}
+            e = load_failed => { let _ = stop_tx.send(e); }
+        }
+    };
+    server::run(
+        listener,
+        server,
+        &origins,
+        shutdown,
+        config.shutdown_timeout(),
+    )
+    .await;
+    if let Ok(e) = stop_rx.await {
+        return Err(e.context("loading the application failed"));
+    }
+    Ok(())
+}
+
+/// Connect (and migrate) the database, warn about setups that lose data, and
+/// keep its health on the status board.
+async fn open_database(config: &HostConfig, status: &Arc<StatusBoard>) -> anyhow::Result<Database> {
+    let (db, describe) = Database::connect(&config.db).await?;
+    if matches!(db, Database::Sqlite(_)) {
+        // Where we run, not a setting: Kubernetes sets this in every pod.
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            tracing::warn!(
+                "running under Kubernetes on the embedded SQLite database: every replica has its own data; \
+                 set DATABASE_URL to a shared PostgreSQL before running more than one replica"
+            );
+        } else if config.production() {
+            tracing::warn!(
+                "DATABASE_URL is not set: data lives in SQLite under SPACEPORT_DATA_DIR and is lost with the container \
+                 unless that directory is persistent storage"
+            );
+        }
+    }
+    tracing::info!(
+        pool_size = config.db.pool_size,
+        "Using {} at {}",
+        describe.backend,
+        describe.location
+    );
+    monitor_database(db.clone(), describe, status.clone());
+    Ok(db)
+}
+
+/// The LLM backend, and its state on the status board.
+fn open_llm(config: &LlmConfig, status: &StatusBoard) -> anyhow::Result<Arc<ClientBackend>> {
+    let llm = LlmClient::new(config.clone())?;
+    if config.configured() {
+        tracing::info!(base_url = %config.base_url, model = %config.model, "LLM configured");
+        status.report(
+            "llm",
+            DepState::Configured,
+            Some(format!("model {}", config.model)),
+        );
+    } else {
+        tracing::warn!(
+            "OPENAI_API_KEY is not set: chat answers 503 llm_unconfigured; everything else works"
+        );
+        status.report(
+            "llm",
+            DepState::Unconfigured,
+            Some("set OPENAI_API_KEY to enable chat".into()),
+        );
+    }
+    Ok(Arc::new(ClientBackend(Arc::new(llm))))
+}
+
+/// Load the app in the background so the port answers ("starting") at once.
+/// The receiver gets the error if the first load fails.
+fn load_in_background(
+    registry: Arc<Registry>,
+    watch_files: bool,
+) -> tokio::sync::oneshot::Receiver<anyhow::Error> {
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        match registry.reload().await {
+            Ok(report) => {
+                // Watch before saying "ready", so no change after it is missed.
+                if watch_files && let Err(e) = watch::spawn(registry) {
+                    tracing::warn!(error = %e, "hot reload disabled: cannot watch files");
+                }
+                tracing::info!(
+                    components = report.swapped.len(),
+                    compiled = report.compiled,
+                    from_cache = report.from_cache,
+                    ms = started.elapsed().as_millis() as u64,
+                    "ready"
+                );
+            }
+            Err(e) => {
+                let _ = failed_tx.send(e);
+            }
+        }
+    });
+    failed_rx
+}
+
+/// Report the database's health every few seconds (and recover by itself:
+/// the pool reconnects when the database is back).
+fn monitor_database(db: Database, describe: Describe, status: Arc<StatusBoard>) {
+    tokio::spawn(async move {
+        let location = format!("{} at {}", describe.backend, describe.location);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), db.ping()).await {
+                Ok(Ok(latency)) => status.report_latency(
+                    "database",
+                    DepState::Healthy,
+                    Some(location.clone()),
+                    latency,
+                ),
+                Ok(Err(e)) => {
+                    status.report("database", DepState::Down, Some(format!("{location}: {e}")))
+                }
+                Err(_) => status.report(
+                    "database",
+                    DepState::Down,
+                    Some(format!("{location}: ping timed out")),
+                ),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Services that reach nothing, for checking components without serving:
+/// the same database names as `up` (so grants validate alike), none connected.
+pub fn offline_services() -> anyhow::Result<HostServices> {
+    Ok(HostServices {
+        status: Arc::new(StatusBoard::new()),
+        databases: DATABASES
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    Arc::new(NotConnected) as Arc<dyn SqlBackend>,
+                )
+            })
+            .collect(),
+        llm: Arc::new(ClientBackend(Arc::new(LlmClient::new(
+            LlmConfig::default(),
+        )?))),
+    })
+}
+
+/// A database `check` knows by name but never opens.
+struct NotConnected;
+
+#[async_trait::async_trait]
+impl SqlBackend for NotConnected {
+    async fn query(&self, _statement: &str, _params: &[Value]) -> Result<Rows, SqlError> {
+        Err(SqlError::Unavailable(
+            "not connected (offline check)".into(),
+        ))
+    }
+
+    async fn execute(&self, _statement: &str, _params: &[Value]) -> Result<u64, SqlError> {
+        Err(SqlError::Unavailable(
+            "not connected (offline check)".into(),
+        ))
+    }
+
+    async fn begin(&self) -> Result<Box<dyn SqlTransaction>, SqlError> {
+        Err(SqlError::Unavailable(
+            "not connected (offline check)".into(),
+        ))
+    }
+}

@@ -1,0 +1,8 @@
+//! Layer 5: the HTTP edge: connections, CORS, the request pipeline, and the
+//! endpoints the host answers itself.
+
+pub mod accounts;
+pub mod builtin;
+pub mod cors;
+pub mod response;
+pub mod server;

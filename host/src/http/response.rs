@@ -1,0 +1,168 @@
+//! Responses the host writes itself. Every error is JSON:
+//! `{"error": code, "detail": text, "request_id": id}`; this module maps each
+//! failure the lower layers report onto that shape and its status.
+
+use crate::sandbox::runtime::ServeError;
+use crate::sandbox::tools::{CallError, ToolError};
+use crate::services::auth::TokenError;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Response body type: a component's streamed body or one of ours.
+pub type Body = HyperOutgoingBody;
+
+/// A whole body with the given status and content type.
+pub fn with_body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// A JSON body with the given status.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    with_body(status, "application/json", value.to_string().into())
+}
+
+/// The platform's error shape.
+pub fn error(status: StatusCode, code: &str, detail: &str, request_id: &str) -> Response<Body> {
+    json(
+        status,
+        &serde_json::json!({ "error": code, "detail": detail, "request_id": request_id }),
+    )
+}
+
+/// 413: the body is over the host's limit.
+pub fn too_large(limit: usize, request_id: &str) -> Response<Body> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("the request body exceeds the {limit}-byte limit"),
+        request_id,
+    )
+}
+
+/// 503 + `Retry-After`: every instance slot is taken.
+pub fn busy(request_id: &str) -> Response<Body> {
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "every instance slot is in use; retry shortly",
+        request_id,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// 401 for a refused bearer token, with `WWW-Authenticate`.
+pub fn unauthorized(e: TokenError, request_id: &str) -> Response<Body> {
+    let code = match e {
+        TokenError::Missing => "not_authenticated",
+        TokenError::Expired => "token_expired",
+        TokenError::Invalid => "invalid_token",
+    };
+    let mut resp = error(StatusCode::UNAUTHORIZED, code, &e.to_string(), request_id);
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// 403: the path names another user.
+pub fn forbidden(request_id: &str) -> Response<Body> {
+    error(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this resource belongs to another user",
+        request_id,
+    )
+}
+
+/// 429 + `Retry-After`.
+pub fn rate_limited(wait: std::time::Duration, request_id: &str) -> Response<Body> {
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many attempts from this address; retry later",
+        request_id,
+    );
+    let secs = wait.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// While the first load runs: health says "starting", everything else 503 + Retry-After.
+pub fn starting(path: &str, request_id: &str) -> Response<Body> {
+    let mut resp = if path == "/health" || path == "/api/health" {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "status": "starting", "version": env!("CARGO_PKG_VERSION"), "dependencies": {} }),
+        )
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the host is still loading its components; retry shortly",
+            request_id,
+        )
+    };
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// A component that did not produce a response.
+pub fn serve_error(component: &str, e: ServeError, request_id: &str) -> Response<Body> {
+    let (status, code) = match &e {
+        ServeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "component_timeout"),
+        ServeError::MemoryLimit(_) => (StatusCode::INTERNAL_SERVER_ERROR, "memory_limit_exceeded"),
+        ServeError::Trap(_) => (StatusCode::INTERNAL_SERVER_ERROR, "component_failed"),
+        ServeError::Denied(_) => (StatusCode::INTERNAL_SERVER_ERROR, "capability_denied"),
+        ServeError::ErrorCode(_) => (StatusCode::BAD_GATEWAY, "component_error"),
+        ServeError::Setup(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+    };
+    tracing::warn!(component, error = %e, "request failed in component");
+    error(
+        status,
+        code,
+        &format!("component `{component}`: {e}"),
+        request_id,
+    )
+}
+
+/// A tool call over `POST /api/{user_id}/tools/{name}` that did not produce a result.
+pub fn tool_error(e: CallError, request_id: &str) -> Response<Body> {
+    let (status, code) = match &e {
+        CallError::UnknownTool(_) => (StatusCode::NOT_FOUND, "unknown_tool"),
+        CallError::Tool(m) => match &m.0 {
+            ToolError::UnknownTool(_) => (StatusCode::NOT_FOUND, "unknown_tool"),
+            ToolError::InvalidArguments(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_arguments")
+            }
+            ToolError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ToolError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ToolError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "tool_failed"),
+            ToolError::AccessDenied(_) => (StatusCode::INTERNAL_SERVER_ERROR, "capability_denied"),
+        },
+        CallError::Instance(ServeError::Timeout(_)) => {
+            (StatusCode::GATEWAY_TIMEOUT, "component_timeout")
+        }
+        CallError::Instance(ServeError::MemoryLimit(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "memory_limit_exceeded")
+        }
+        CallError::Instance(ServeError::Denied(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "capability_denied")
+        }
+        CallError::Instance(_) => (StatusCode::INTERNAL_SERVER_ERROR, "component_failed"),
+    };
+    error(status, code, &e.to_string(), request_id)
+}

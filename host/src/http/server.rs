@@ -1,0 +1,371 @@
+//! The HTTP server: accepts connections and runs every request through one
+//! pipeline: request id, CORS, route (host endpoint or component), auth and
+//! owner check, bounded body, instance slot, then the host endpoint or a fresh
+//! component instance. Every error is JSON (see [`super::response`]).
+
+// Errors here are ready-to-send responses, built once on the error path.
+#![allow(clippy::result_large_err)]
+
+use super::builtin::{Builtins, Call};
+use super::response::{
+    Body, busy, error, forbidden, serve_error, starting, too_large, unauthorized,
+};
+use crate::app::endpoints::Builtin;
+use crate::app::registry::Registry;
+use crate::app::snapshot::{App, RouteTarget};
+use crate::manifest::routes::{RouteMatch, RoutePattern};
+use crate::sandbox::capabilities::RequestInfo;
+use crate::services::auth::{Auth, AuthPolicy, Principal};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tracing::Instrument;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Shared by every connection.
+pub struct Server {
+    pub registry: Arc<Registry>,
+    /// Instance slots, shared by requests and tool calls.
+    pub slots: Arc<Semaphore>,
+    pub max_body_bytes: usize,
+    pub auth: Arc<Auth>,
+    pub builtins: Builtins,
+}
+
+/// Serve until `shutdown` resolves, then stop accepting and drain in-flight
+/// requests for at most `drain_timeout`.
+pub async fn run(
+    listener: TcpListener,
+    server: Arc<Server>,
+    allowed_origins: &[String],
+    shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
+) {
+    let cors = super::cors::layer(allowed_origins);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let service = ServiceBuilder::new()
+            .layer(cors.clone())
+            .service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no longer accepting connections, draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!(timeout_s = drain_timeout.as_secs(), "drain timed out; closing remaining connections")
+        }
+    }
+}
+
+impl Server {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let start = Instant::now();
+        let request_id = request_id(&req);
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let span = tracing::info_span!("request", request_id = %request_id);
+        let (mut response, route, component) = self
+            .dispatch(req, peer, &request_id)
+            .instrument(span.clone())
+            .await;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID, v);
+        }
+        span.in_scope(|| {
+            tracing::info!(
+                method = %method,
+                path = %path,
+                route = route.as_deref().unwrap_or("-"),
+                component = component.as_deref().unwrap_or("-"),
+                status = response.status().as_u16(),
+                duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            )
+        });
+        response
+    }
+
+    /// Returns the response plus the matched route and component for the log line.
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> (Response<Body>, Option<String>, Option<String>) {
+        let Some(app) = self.registry.app() else {
+            return (starting(req.uri().path(), request_id), None, None);
+        };
+        if let Some(endpoint) = Builtin::lookup(req.method(), req.uri().path()) {
+            let resp = self
+                .serve_builtin(endpoint, req, peer, request_id, &app)
+                .await
+                .unwrap_or_else(|r| r);
+            return (resp, Some(endpoint.route().to_string()), None);
+        }
+        let Some((pattern, target, matched)) = app.router.lookup(req.uri().path()) else {
+            let detail = format!("no route matches {}", req.uri().path());
+            let resp = error(StatusCode::NOT_FOUND, "not_found", &detail, request_id);
+            return (resp, None, None);
+        };
+        let route = Some(pattern.as_str().to_string());
+        let component = Some(target.component.id.to_string());
+        let resp = self
+            .serve_component(&app, pattern, target, matched, req, peer, request_id)
+            .await
+            .unwrap_or_else(|r| r);
+        (resp, route, component)
+    }
+
+    /// A host endpoint: the same admission as a component route, then its handler.
+    async fn serve_builtin(
+        &self,
+        endpoint: Builtin,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+        app: &Arc<App>,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let (parts, body) = req.into_parts();
+        let params = endpoint.params(parts.uri.path());
+        let principal = self.admit(
+            endpoint.auth(),
+            endpoint.user_param(),
+            &params,
+            &parts.headers,
+            request_id,
+        )?;
+        let body = self.read_body(body, &parts.headers, request_id).await?;
+        let call = Call {
+            endpoint,
+            headers: &parts.headers,
+            params: &params,
+            body,
+            peer,
+            request_id,
+            principal,
+        };
+        Ok(self.builtins.serve(call, app, &self.slots).await)
+    }
+
+    /// A component route: admission, body, slot, then a fresh instance.
+    #[allow(clippy::too_many_arguments)]
+    async fn serve_component(
+        &self,
+        app: &Arc<App>,
+        pattern: &RoutePattern,
+        target: &RouteTarget,
+        matched: RouteMatch,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let component = &target.component;
+        let (mut parts, body) = req.into_parts();
+        // Authentication is settled before the component runs or the body is read.
+        let principal = self.admit(
+            target.auth,
+            target.user_param.as_deref(),
+            &matched.params,
+            &parts.headers,
+            request_id,
+        )?;
+        let body = self.read_body(body, &parts.headers, request_id).await?;
+        // The component gets the buffered body with its exact length (chunked
+        // framing is gone by now), so it can skip reading an empty one.
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return Err(busy(request_id));
+        };
+        forward_headers(
+            &mut parts.headers,
+            pattern,
+            &component.id,
+            &matched,
+            peer,
+            request_id,
+        );
+        let info = Arc::new(RequestInfo {
+            request_id: request_id.to_string(),
+            component_id: component.id.clone(),
+            matched_route: pattern.as_str().to_string(),
+            params: matched.params,
+            path_info: matched.path_info,
+            principal,
+            tools: Some(app.clone()),
+        });
+        let request = Request::from_parts(parts, Full::new(body));
+        Ok(
+            match app.runtime.serve(component, info, request, permit).await {
+                Ok(resp) => resp,
+                Err(e) => serve_error(&component.id, e, request_id),
+            },
+        )
+    }
+
+    /// The caller's principal as `policy` requires or allows it (401 otherwise),
+    /// and, when the route names a `user_param`, the check that it is the
+    /// caller's own id (403 otherwise).
+    fn admit(
+        &self,
+        policy: AuthPolicy,
+        user_param: Option<&str>,
+        params: &[(String, String)],
+        headers: &http::HeaderMap,
+        request_id: &str,
+    ) -> Result<Option<Principal>, Response<Body>> {
+        let principal = match policy {
+            AuthPolicy::None => None,
+            AuthPolicy::Optional if !headers.contains_key(header::AUTHORIZATION) => None,
+            AuthPolicy::Optional | AuthPolicy::Required => Some(
+                self.auth
+                    .verify(headers)
+                    .map_err(|e| unauthorized(e, request_id))?,
+            ),
+        };
+        if let (Some(param), Some(principal)) = (user_param, &principal) {
+            let owner = params
+                .iter()
+                .find(|(n, _)| n == param)
+                .map(|(_, v)| v.as_str());
+            if owner != Some(principal.user_id.as_str()) {
+                return Err(forbidden(request_id));
+            }
+        }
+        Ok(principal)
+    }
+
+    /// The whole body, at most `max_body_bytes` (413 beyond).
+    async fn read_body(
+        &self,
+        body: Incoming,
+        headers: &http::HeaderMap,
+        request_id: &str,
+    ) -> Result<Bytes, Response<Body>> {
+        // Bodies are read whole (bounded) before the component runs, so an
+        // oversized upload is refused with 413 before it costs an instance.
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
+            return Err(too_large(self.max_body_bytes, request_id));
+        }
+        match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(too_large(self.max_body_bytes, request_id))
+            }
+            Err(e) => Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("could not read the request body: {e}"),
+                request_id,
+            )),
+        }
+    }
+}
+
+/// Spin-style headers for the component; anything a client sent under our
+/// prefix is dropped first, so these can be trusted by the component.
+fn forward_headers(
+    headers: &mut http::HeaderMap,
+    pattern: &RoutePattern,
+    component: &str,
+    matched: &RouteMatch,
+    peer: SocketAddr,
+    request_id: &str,
+) {
+    let stale: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spaceport-"))
+        .cloned()
+        .collect();
+    for name in stale {
+        headers.remove(name);
+    }
+    let mut add = |name: String, value: &str| {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    };
+    add("spaceport-matched-route".into(), pattern.as_str());
+    add("spaceport-component".into(), component);
+    add("spaceport-path-info".into(), &matched.path_info);
+    add("spaceport-client-addr".into(), &peer.to_string());
+    for (name, value) in &matched.params {
+        add(
+            format!("spaceport-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID, v);
+    }
+    if !headers.contains_key(header::HOST) {
+        headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+}
+
+/// The client's `x-request-id` if it is short and printable, else a new one.
+fn request_id(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}

@@ -1,0 +1,273 @@
+//! `spaceport:platform/llm`: chat completions (whole or streamed) and
+//! embeddings through the host's [`LlmBackend`] (by default the
+//! OpenAI-compatible client in `services::llm`), for components the manifest
+//! grants it (`llm = true`). The API key never enters the instance.
+
+use super::bindings::llm::{
+    self, Completion as WitCompletion, Error as WitError, Host, HostCompletionStream, Message,
+    Request, Role, StreamEvent, ToolCall as WitToolCall, Usage as WitUsage,
+};
+use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
+use crate::manifest::ComponentConfig;
+use crate::services::llm::{Completion, LlmClient, LlmError, StreamItem};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+/// Streamed completion steps, as a backend delivers them.
+pub type StreamReceiver = mpsc::Receiver<Result<StreamItem, LlmError>>;
+
+/// A language model as the llm capability sees it. [`LlmClient`] is the
+/// default; a test double or another provider's client plugs in here.
+#[async_trait::async_trait]
+pub trait LlmBackend: Send + Sync + 'static {
+    /// A whole completion for an OpenAI Chat Completions request body.
+    async fn complete(&self, body: Value) -> Result<Completion, LlmError>;
+    /// A streamed completion: content deltas, then the finished completion.
+    fn stream(&self, body: Value) -> Result<StreamReceiver, LlmError>;
+    /// Embeddings for `inputs`.
+    async fn embed(
+        &self,
+        inputs: Vec<String>,
+        model: Option<String>,
+    ) -> Result<Vec<Vec<f32>>, LlmError>;
+}
+
+/// The default backend. `stream` needs an `Arc` of the client (it spawns a
+/// task that owns it), hence the wrapper.
+pub struct ClientBackend(pub Arc<LlmClient>);
+
+#[async_trait::async_trait]
+impl LlmBackend for ClientBackend {
+    async fn complete(&self, body: Value) -> Result<Completion, LlmError> {
+        self.0.complete(body).await
+    }
+
+    fn stream(&self, body: Value) -> Result<StreamReceiver, LlmError> {
+        self.0.stream(body)
+    }
+
+    async fn embed(
+        &self,
+        inputs: Vec<String>,
+        model: Option<String>,
+    ) -> Result<Vec<Vec<f32>>, LlmError> {
+        self.0.embed(inputs, model).await
+    }
+}
+
+/// The llm capability.
+pub struct Llm {
+    pub backend: Arc<dyn LlmBackend>,
+}
+
+/// Per-instance state: the backend, if granted.
+pub struct State {
+    component: Arc<str>,
+    backend: Option<Arc<dyn LlmBackend>>,
+}
+
+/// What the bindings see: this capability's state and the instance's resource table.
+pub struct View<'a> {
+    state: &'a mut State,
+    table: &'a mut ResourceTable,
+}
+
+struct Data;
+
+impl HasData for Data {
+    type Data<'a> = View<'a>;
+}
+
+/// The host side of a `completion-stream`; `None` once it has ended.
+pub struct CompletionStream(Option<StreamReceiver>);
+
+impl Capability for Llm {
+    type Grant = bool;
+    type State = State;
+
+    fn link(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        Ok(llm::add_to_linker::<_, Data>(linker, |s| View {
+            state: &mut s.llm,
+            table: &mut s.table,
+        })?)
+    }
+
+    fn grant(&self, _id: &str, component: &ComponentConfig) -> Result<bool, GrantError> {
+        Ok(component.llm)
+    }
+
+    fn instance(&self, grant: &bool, request: &Arc<RequestInfo>) -> State {
+        State {
+            component: request.component_id.clone(),
+            backend: grant.then(|| self.backend.clone()),
+        }
+    }
+}
+
+impl View<'_> {
+    fn backend(&self) -> Result<&Arc<dyn LlmBackend>, WitError> {
+        self.state.backend.as_ref().ok_or_else(|| {
+            WitError::AccessDenied(
+                Denied::new(
+                    "llm",
+                    &self.state.component,
+                    "the llm capability".into(),
+                    "llm = true".into(),
+                )
+                .to_string(),
+            )
+        })
+    }
+}
+
+impl Host for View<'_> {
+    async fn complete(&mut self, request: Request) -> Result<WitCompletion, WitError> {
+        Ok(to_wit(self.backend()?.complete(body(request)).await?))
+    }
+
+    async fn stream(&mut self, request: Request) -> Result<Resource<CompletionStream>, WitError> {
+        let rx = self.backend()?.stream(body(request))?;
+        self.table
+            .push(CompletionStream(Some(rx)))
+            .map_err(|e| WitError::BadResponse(e.to_string()))
+    }
+
+    async fn embed(
+        &mut self,
+        inputs: Vec<String>,
+        model: Option<String>,
+    ) -> Result<Vec<Vec<f32>>, WitError> {
+        Ok(self.backend()?.embed(inputs, model).await?)
+    }
+}
+
+impl HostCompletionStream for View<'_> {
+    async fn next(
+        &mut self,
+        stream: Resource<CompletionStream>,
+        wait_ms: u32,
+    ) -> Result<StreamEvent, WitError> {
+        let slot = self
+            .table
+            .get_mut(&stream)
+            .map_err(|e| WitError::BadResponse(e.to_string()))?;
+        let Some(rx) = slot.0.as_mut() else {
+            return Err(WitError::BadResponse("the stream has already ended".into()));
+        };
+        let item =
+            match tokio::time::timeout(Duration::from_millis(wait_ms.into()), rx.recv()).await {
+                Err(_) => return Ok(StreamEvent::Idle),
+                Ok(item) => item,
+            };
+        match item {
+            Some(Ok(StreamItem::Content(text))) => Ok(StreamEvent::Content(text)),
+            Some(Ok(StreamItem::Finished(done))) => {
+                slot.0 = None;
+                Ok(StreamEvent::Finished(to_wit(done)))
+            }
+            Some(Err(e)) => {
+                slot.0 = None;
+                Err(e.into())
+            }
+            None => {
+                slot.0 = None;
+                Err(WitError::Unavailable(
+                    "the stream ended unexpectedly".into(),
+                ))
+            }
+        }
+    }
+
+    async fn drop(&mut self, stream: Resource<CompletionStream>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}
+
+/// The OpenAI Chat Completions request body.
+fn body(request: Request) -> Value {
+    let messages: Vec<Value> = request.messages.into_iter().map(message).collect();
+    let mut body = json!({ "messages": messages });
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .into_iter()
+            .map(|t| {
+                let parameters = serde_json::from_str::<Value>(&t.parameters_schema)
+                    .unwrap_or_else(|_| json!({"type": "object"}));
+                json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": parameters } })
+            })
+            .collect();
+    }
+    if let Some(model) = request.model {
+        body["model"] = json!(model);
+    }
+    if let Some(t) = request.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = request.max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    body
+}
+
+fn message(m: Message) -> Value {
+    let role = match m.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    let mut v = json!({ "role": role, "content": m.content });
+    if !m.tool_calls.is_empty() {
+        v["tool_calls"] = m
+            .tool_calls
+            .into_iter()
+            .map(|c| json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } }))
+            .collect();
+    }
+    if let Some(id) = m.tool_call_id {
+        v["tool_call_id"] = json!(id);
+    }
+    v
+}
+
+fn to_wit(c: Completion) -> WitCompletion {
+    WitCompletion {
+        content: c.content,
+        tool_calls: c
+            .tool_calls
+            .into_iter()
+            .map(|t| WitToolCall {
+                id: t.id,
+                name: t.name,
+                arguments: t.arguments,
+            })
+            .collect(),
+        finish_reason: c.finish_reason,
+        usage: c.usage.map(|u| WitUsage {
+            prompt_tokens: u.prompt,
+            completion_tokens: u.completion,
+            total_tokens: u.total,
+        }),
+        model: c.model,
+    }
+}
+
+impl From<LlmError> for WitError {
+    fn from(e: LlmError) -> Self {
+        let text = e.to_string();
+        match e {
+            LlmError::Unconfigured => WitError::Unconfigured(text),
+            LlmError::Unauthorized(_) => WitError::Unauthorized(text),
+            LlmError::RateLimited(_) => WitError::RateLimited(text),
+            LlmError::Unavailable(_) => WitError::Unavailable(text),
+            LlmError::BadResponse(_) => WitError::BadResponse(text),
+            LlmError::Timeout(_) => WitError::Timeout(text),
+            LlmError::InvalidRequest(_) => WitError::InvalidRequest(text),
+        }
+    }
+}

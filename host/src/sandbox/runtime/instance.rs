@@ -1,0 +1,124 @@
+//! One instance's run: a task that holds its slot, enforces its deadline,
+//! and classifies how it ended (timeout, memory limit, denial, trap).
+
+use crate::manifest::Limits;
+use crate::sandbox::capabilities::{Denied, InstanceState};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+
+/// Why a request did not get a response from its component.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("the component did not finish within its {0} ms deadline")]
+    Timeout(u64),
+    #[error("the component exceeded its {0} MiB memory limit")]
+    MemoryLimit(u64),
+    #[error("the component failed: {0}")]
+    Trap(String),
+    #[error("the component returned an error instead of a response: {0:?}")]
+    ErrorCode(ErrorCode),
+    #[error("the request could not be handed to the component: {0}")]
+    Setup(String),
+    #[error("{0}")]
+    Denied(String),
+}
+
+/// Run `run` (which instantiates and calls into the store), holding `permit`
+/// until the instance is gone, within `deadline`; a trap is classified as
+/// timeout, memory limit or failure.
+///
+/// The first poll happens right here: a short request (most of them) finishes
+/// in it, with no task spawned and no other worker woken. An instance that is
+/// still running after it (streaming a body, waiting on I/O or the LLM, or
+/// yielding at an epoch tick) moves to its own task and finishes there.
+pub fn spawn_instance<R, F, Fut>(
+    store: Store<InstanceState>,
+    limits: Limits,
+    deadline: Instant,
+    permit: Option<OwnedSemaphorePermit>,
+    run: F,
+) -> InstanceTask<R>
+where
+    R: Send + 'static,
+    F: FnOnce(Store<InstanceState>) -> Fut + Send + 'static,
+    Fut: Future<Output = (Store<InstanceState>, wasmtime::Result<R>)> + Send + 'static,
+{
+    // The instance runs in the request's span, so its log lines (traps, denied
+    // outbound calls, its own output) carry the request id.
+    let mut task = Box::pin(
+        async move {
+            let _permit = permit;
+            match tokio::time::timeout_at(deadline.into(), run(store)).await {
+                Ok((_, Ok(r))) => Ok(r),
+                Ok((store, Err(e))) => Err(classify(e, store.data().limits.hit(), &limits)),
+                // The guest was waiting on the host (I/O, a timer) past its deadline.
+                Err(_) => Err(ServeError::Timeout(limits.timeout_ms)),
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    // A wake-up during this poll is not lost: a spawned task is always polled
+    // once more, with its real waker.
+    let mut cx = Context::from_waker(Waker::noop());
+    // A panic in here would unwind through the connection's task and reset it
+    // without an answer; a spawned task's panic is a JoinError, so match that.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(result)) => InstanceTask::Done(Some(result)),
+        Ok(Poll::Pending) => InstanceTask::Spawned(tokio::spawn(task)),
+        Err(_) => InstanceTask::Done(Some(Err(ServeError::Trap(
+            "the instance panicked in the host".into(),
+        )))),
+    }
+}
+
+/// A running instance's outcome (see [`spawn_instance`]).
+pub enum InstanceTask<R> {
+    /// It finished during the first poll.
+    Done(Option<Result<R, ServeError>>),
+    /// It runs in its own task.
+    Spawned(tokio::task::JoinHandle<Result<R, ServeError>>),
+}
+
+// Nothing is pinned in place: the result is moved out and JoinHandle is Unpin.
+impl<R> Unpin for InstanceTask<R> {}
+
+impl<R> Future for InstanceTask<R> {
+    type Output = Result<R, ServeError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            InstanceTask::Done(result) => Poll::Ready(
+                result
+                    .take()
+                    .unwrap_or_else(|| Err(ServeError::Trap("instance result taken twice".into()))),
+            ),
+            InstanceTask::Spawned(handle) => Pin::new(handle).poll(cx).map(|joined| {
+                joined
+                    .unwrap_or_else(|e| Err(ServeError::Trap(format!("instance task failed: {e}"))))
+            }),
+        }
+    }
+}
+
+fn classify(error: wasmtime::Error, memory_hit: bool, limits: &Limits) -> ServeError {
+    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return ServeError::Timeout(limits.timeout_ms);
+    }
+    if let Some(denied) = error.downcast_ref::<Denied>() {
+        return ServeError::Denied(denied.to_string());
+    }
+    if memory_hit {
+        return ServeError::MemoryLimit(limits.memory_mb);
+    }
+    let trap = error
+        .downcast_ref::<Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| format!("{error:#}"));
+    tracing::warn!(error = %format!("{error:?}"), "component trapped");
+    ServeError::Trap(trap)
+}

@@ -1,0 +1,370 @@
+//! The wasmtime side: one engine, components compiled once and
+//! pre-instantiated, a fresh store and instance for every request.
+
+pub mod cache;
+pub mod exports;
+pub mod instance;
+
+use crate::manifest::{ComponentConfig, Limits};
+use crate::sandbox::capabilities::{Capabilities, Grants, InstanceState, RequestInfo};
+use crate::sandbox::limits::MemoryLimiter;
+use anyhow::Context as _;
+use cache::{ArtifactCache, Origin};
+use exports::ToolsPre;
+pub use instance::{InstanceTask, ServeError, spawn_instance};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// How often the epoch advances; a runaway guest yields to other requests at
+/// this interval and is stopped at the first tick past its deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// The engine settings a host is started with.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Concurrent instances (the pooling allocator's slot count).
+    pub max_instances: u32,
+    /// Use the pooling allocator (falls back to on-demand if it cannot reserve memory).
+    pub pooling: bool,
+    /// Compiled-artifact cache directory (`None` disables it).
+    pub cache_dir: Option<PathBuf>,
+    /// Read-only compiled artifacts (e.g. baked into a container image).
+    pub precompiled_dir: Option<PathBuf>,
+    /// Write a perf map of compiled code, for profiling components with `perf`.
+    pub perf_map: bool,
+}
+
+/// The runtime's settings as clap reads them (see `cli::config`); `up`,
+/// `check` and `bundle` share them, so artifacts compiled by one load in the others.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Most instances alive at once (requests and tool calls); 503 `busy` beyond.
+    #[arg(long = "max-instances", env = "SPACEPORT_MAX_INSTANCES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_instances: u32,
+    /// Use wasmtime's pooling allocator (copy-on-write memory images).
+    #[arg(long = "pooling", env = "SPACEPORT_POOLING", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub pooling: bool,
+    /// Write /tmp/perf-<pid>.map so `perf` can name components' compiled code.
+    #[arg(long = "perf-map", env = "SPACEPORT_PERF_MAP", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub perf_map: bool,
+    /// Compile cache directory, or `off` (default: `<data dir>/cache`).
+    #[arg(long = "cache-dir", env = "SPACEPORT_CACHE_DIR")]
+    pub cache_dir: Option<String>,
+    /// Read-only precompiled artifacts (the container image bakes them in).
+    #[arg(long = "precompiled-dir", env = "SPACEPORT_PRECOMPILED_DIR")]
+    pub precompiled_dir: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine options, with the cache under `data_dir` unless set or `off`.
+    pub fn options(&self, data_dir: &Path) -> EngineOptions {
+        let cache_dir = match self.cache_dir.as_deref().map(str::trim) {
+            Some("off") | Some("none") => None,
+            Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+            _ => Some(data_dir.join("cache")),
+        };
+        EngineOptions {
+            max_instances: self.max_instances,
+            pooling: self.pooling,
+            cache_dir,
+            precompiled_dir: self.precompiled_dir.clone(),
+            perf_map: self.perf_map,
+        }
+    }
+}
+
+/// A component ready to serve: compiled, linked and pre-instantiated.
+pub struct LoadedComponent {
+    pub id: Arc<str>,
+    pub source: PathBuf,
+    /// SHA-256 of the `.wasm`.
+    pub hash: String,
+    pub limits: Limits,
+    pub grants: Grants,
+    /// Its `wasi:http/incoming-handler` export, if it has one.
+    pub pre: Option<ProxyPre<InstanceState>>,
+    /// Its `tool-provider` export, if it has one.
+    pub tools: Option<ToolsPre>,
+    pub origin: Origin,
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("component `{id}`: cannot read {}: {source}", path.display())]
+    Read {
+        id: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("component `{id}` ({}): {message}", path.display())]
+    Invalid {
+        id: String,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+/// The engine, the linker with every capability, and the compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    caps: Capabilities,
+    cache: ArtifactCache,
+    pub pooling: bool,
+}
+
+impl Runtime {
+    pub fn new(options: &EngineOptions, caps: Capabilities) -> anyhow::Result<Self> {
+        let (engine, pooling) = build_engine(options)?;
+        let mut linker = Linker::new(&engine);
+        Capabilities::link(&mut linker)?;
+        let cache = ArtifactCache::new(
+            &engine,
+            options.cache_dir.clone(),
+            options.precompiled_dir.clone(),
+        );
+        start_epoch_ticker(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            caps,
+            cache,
+            pooling,
+        })
+    }
+
+    /// Compile (or load from cache), link and pre-instantiate one component.
+    /// Blocking: compiling can take seconds, so call it off the request path.
+    pub fn load(
+        &self,
+        id: &str,
+        config: &ComponentConfig,
+        path: &Path,
+        reuse: Option<&LoadedComponent>,
+    ) -> Result<LoadedComponent, LoadError> {
+        let invalid = |message: String| LoadError::Invalid {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let hash = cache::content_hash(&bytes);
+        let grants = self
+            .caps
+            .grants(id, config)
+            .map_err(|e| invalid(e.to_string()))?;
+        // Same bytes as the running version: only the manifest settings changed.
+        if let Some(prev) = reuse.filter(|p| p.hash == hash) {
+            return Ok(LoadedComponent {
+                id: id.into(),
+                source: path.to_path_buf(),
+                hash,
+                limits: config.limits,
+                grants,
+                pre: prev.pre.clone(),
+                tools: prev.tools.clone(),
+                origin: prev.origin,
+            });
+        }
+        let (component, origin) = self
+            .cache
+            .load_or_compile(&self.engine, &hash, &bytes)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let (pre, tools) = self
+            .pre_instantiate(&component)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        Ok(LoadedComponent {
+            id: id.into(),
+            source: path.to_path_buf(),
+            hash,
+            limits: config.limits,
+            grants,
+            pre,
+            tools,
+            origin,
+        })
+    }
+
+    fn pre_instantiate(
+        &self,
+        component: &Component,
+    ) -> anyhow::Result<(Option<ProxyPre<InstanceState>>, Option<ToolsPre>)> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("its imports cannot all be satisfied by this host")?;
+        let http = ProxyPre::new(pre.clone()).ok();
+        let tools = ToolsPre::new(pre).ok();
+        if http.is_none() && tools.is_none() {
+            anyhow::bail!(
+                "it exports neither `wasi:http/incoming-handler` nor `spaceport:platform/tool-provider`"
+            );
+        }
+        Ok((http, tools))
+    }
+
+    /// Run one request in a fresh instance of `component`.
+    ///
+    /// The instance runs in its own task, which holds `permit` (one instance
+    /// slot) until the instance is gone, so a response body streamed after
+    /// the headers still counts against the slot limit.
+    pub async fn serve(
+        &self,
+        component: &Arc<LoadedComponent>,
+        info: Arc<RequestInfo>,
+        request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, ServeError> {
+        let Some(pre) = component.pre.clone() else {
+            return Err(ServeError::Setup(format!(
+                "component `{}` does not export wasi:http/incoming-handler",
+                component.id
+            )));
+        };
+        let deadline = Instant::now() + Duration::from_millis(component.limits.timeout_ms);
+        let mut store = self.new_store(component, &info, deadline);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let setup = |e: wasmtime::Error| ServeError::Setup(format!("{e:#}"));
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(setup)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(setup)?;
+        let task = spawn_instance(
+            store,
+            component.limits,
+            deadline,
+            Some(permit),
+            |mut store| async move {
+                let result = async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                }
+                .await;
+                (store, result)
+            },
+        );
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(ServeError::ErrorCode(code)),
+            // The outparam was dropped unset: the task's result says why.
+            Err(_) => match task.await {
+                Err(e) => Err(e),
+                Ok(()) => Err(ServeError::Trap(
+                    "the component returned without sending a response".into(),
+                )),
+            },
+        }
+    }
+    /// A fresh store for one instance of `component`: its capabilities'
+    /// state, its memory cap, and a deadline checked on every epoch tick.
+    pub fn new_store(
+        &self,
+        component: &LoadedComponent,
+        info: &Arc<RequestInfo>,
+        deadline: Instant,
+    ) -> Store<InstanceState> {
+        let memory = MemoryLimiter::new((component.limits.memory_mb as usize) << 20);
+        let state = self.caps.instance_state(&component.grants, info, memory);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to tokio on every tick until the deadline, so a spinning guest
+        // neither overruns nor starves other requests.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+}
+
+fn base_config(options: &EngineOptions) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+    if options.perf_map {
+        // Names JIT code in /tmp/perf-<pid>.map so `perf report` can see into components.
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    config
+}
+
+/// The engine, with the pooling allocator when it can reserve its address space.
+fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
+    if options.pooling {
+        let slots = options.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(8))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
+            .total_stacks(slots)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            // Keep a little of each slot resident: reusing it then needs no
+            // page faults, and fewer madvise calls mean fewer TLB shootdowns.
+            .linear_memory_keep_resident(256 << 10)
+            .table_keep_resident(16 << 10)
+            .decommit_batch_size(16);
+        let mut config = base_config(options);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&config) {
+            Ok(engine) => return Ok((engine, true)),
+            Err(e) => tracing::warn!(
+                error = %format!("{e:#}"),
+                slots,
+                "pooling allocator unavailable (address-space reservation failed); falling back to on-demand allocation"
+            ),
+        }
+    }
+    let engine = Engine::new(&base_config(options))
+        .map_err(|e| anyhow::anyhow!("creating the wasmtime engine: {e:#}"))?;
+    Ok((engine, false))
+}
+
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

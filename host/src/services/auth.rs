@@ -1,0 +1,276 @@
+//! Authentication at the host: JWT issue and verification, the per-route
+//! policy from the manifest (`auth`, `user_param`), and rate limiting of the
+//! login/register endpoints. Components only ever see the verified principal.
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Settings from `JWT_SECRET_KEY` (or `SECRET_KEY`), `JWT_ALGORITHM`,
+/// `JWT_EXPIRE_MINUTES`, `SPACEPORT_AUTH_RATE_PER_MINUTE` and
+/// `SPACEPORT_TRUST_PROXY`, read by clap (see `cli::config`).
+#[derive(Clone, clap::Args)]
+pub struct AuthConfig {
+    /// Key that signs login tokens (at least 32 bytes; required with APP_ENV=production).
+    #[arg(
+        long = "jwt-secret-key",
+        env = "JWT_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
+    /// The same key under the name the seed apps use; JWT_SECRET_KEY wins.
+    #[arg(
+        long = "secret-key",
+        env = "SECRET_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub secret_alias: Option<String>,
+    /// Token signing algorithm.
+    #[arg(long = "jwt-algorithm", env = "JWT_ALGORITHM", default_value = "HS256", value_parser = parse_algorithm)]
+    pub algorithm: Algorithm,
+    /// Token lifetime in minutes.
+    #[arg(long = "jwt-expire-minutes", env = "JWT_EXPIRE_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub expire_minutes: u64,
+    /// Login/register attempts per minute per client address.
+    #[arg(
+        long = "auth-rate-per-minute",
+        env = "SPACEPORT_AUTH_RATE_PER_MINUTE",
+        default_value = "20"
+    )]
+    pub login_per_minute: NonZeroU32,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy).
+    #[arg(long = "trust-proxy", env = "SPACEPORT_TRUST_PROXY", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_proxy: bool,
+}
+
+fn parse_algorithm(value: &str) -> Result<Algorithm, String> {
+    match value.trim() {
+        "HS256" => Ok(Algorithm::HS256),
+        "HS384" => Ok(Algorithm::HS384),
+        "HS512" => Ok(Algorithm::HS512),
+        other => Err(format!("expected HS256, HS384 or HS512, found `{other}`")),
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret is never printed.
+        f.debug_struct("AuthConfig")
+            .field("algorithm", &self.algorithm)
+            .field("expire_minutes", &self.expire_minutes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            secret_alias: None,
+            algorithm: Algorithm::HS256,
+            expire_minutes: 15,
+            login_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            trust_proxy: false,
+        }
+    }
+}
+
+/// A configuration problem; names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct AuthConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl AuthConfig {
+    /// The signing key: the configured one, or (outside production) a random
+    /// one for this process.
+    fn key(&self, production: bool) -> Result<Vec<u8>, AuthConfigError> {
+        let secret = self
+            .secret
+            .clone()
+            .or_else(|| self.secret_alias.clone())
+            .filter(|s| !s.is_empty());
+        Ok(match secret {
+            Some(s) if s.len() >= 32 => s.into_bytes(),
+            Some(_) if production => {
+                return Err(AuthConfigError {
+                    name: "JWT_SECRET_KEY",
+                    message: "must be at least 32 bytes in production (generate one with `openssl rand -hex 32`)".into(),
+                });
+            }
+            None if production => {
+                return Err(AuthConfigError {
+                    name: "JWT_SECRET_KEY",
+                    message: "is required in production: it signs the login tokens (generate one with `openssl rand -hex 32`)".into(),
+                });
+            }
+            Some(s) => {
+                tracing::warn!(
+                    "JWT_SECRET_KEY is shorter than 32 bytes; fine for development, refused with APP_ENV=production"
+                );
+                s.into_bytes()
+            }
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET_KEY is not set: using a random key for this process, so tokens stop working on restart (set it in production)"
+                );
+                let mut key = Vec::with_capacity(32);
+                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key
+            }
+        })
+    }
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub email: String,
+}
+
+/// The token's claims.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub email: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Why a bearer token was refused (all are 401 to the client).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("the token has expired")]
+    Expired,
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// Issues and verifies tokens; limits login attempts.
+pub struct Auth {
+    algorithm: Algorithm,
+    expire: Duration,
+    trust_proxy: bool,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Auth {
+    /// Checks the settings (`production`: `APP_ENV=production`, which requires a real key).
+    pub fn new(config: &AuthConfig, production: bool) -> Result<Self, AuthConfigError> {
+        let secret = config.key(production)?;
+        let mut validation = Validation::new(config.algorithm);
+        // Only the configured algorithm is accepted (so never `none`).
+        validation.algorithms = vec![config.algorithm];
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let quota = Quota::per_minute(config.login_per_minute);
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            validation,
+            limiter: RateLimiter::keyed(quota),
+            algorithm: config.algorithm,
+            expire: Duration::from_secs(config.expire_minutes.saturating_mul(60)),
+            trust_proxy: config.trust_proxy,
+        })
+    }
+
+    pub fn expires_in(&self) -> Duration {
+        self.expire
+    }
+
+    /// A signed token for `user_id`.
+    pub fn issue(&self, user_id: &str, email: &str) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            email: email.to_string(),
+            iat: now,
+            exp: now + self.expire.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(self.algorithm),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// The principal of a request's `Authorization: Bearer` header.
+    pub fn verify(&self, headers: &http::HeaderMap) -> Result<Principal, TokenError> {
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(TokenError::Missing)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(TokenError::Missing)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?;
+        Ok(Principal {
+            user_id: data.claims.sub,
+            email: data.claims.email,
+        })
+    }
+
+    /// The client address used for rate limiting. Behind a trusted proxy it is
+    /// the last `X-Forwarded-For` entry: the one that proxy appended. Entries to
+    /// its left come from the client and could be rotated to dodge the limit.
+    pub fn client_ip(&self, headers: &http::HeaderMap, peer: IpAddr) -> IpAddr {
+        if self.trust_proxy {
+            let forwarded = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .next_back()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|ip| ip.trim().parse().ok());
+            if let Some(ip) = forwarded {
+                return ip;
+            }
+        }
+        peer
+    }
+
+    /// `Err(retry_after)` when `ip` has used up its login/register attempts.
+    pub fn check_rate(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+}
+
+/// A route's authentication policy (`auth = "..."` in the manifest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthPolicy {
+    /// No token needed; any token is ignored.
+    #[default]
+    None,
+    /// A valid token sets the principal; no token is fine; a bad token is 401.
+    Optional,
+    /// A valid token is required (401 otherwise).
+    Required,
+}

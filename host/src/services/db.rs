@@ -1,0 +1,502 @@
+//! The database behind the `sql` capability and the host's own auth tables:
+//! an embedded SQLite file by default, a pooled PostgreSQL when
+//! `DATABASE_URL` says so. One value model and one error model for both, and
+//! `$1, $2 …` placeholders on both, so the same SQL runs unchanged.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgTypeInfo};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::types::chrono;
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// A value bound to a placeholder or read from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Boolean(bool),
+}
+
+/// Rows returned by a query.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Why a statement failed. Messages come from the database and never carry
+/// the connection string.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SqlError {
+    #[error("constraint violation: {0}")]
+    Constraint(String),
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("the transaction is already finished")]
+    TransactionClosed,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Pool settings, read by clap from the environment (see `cli::config`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbConfig {
+    /// `postgres://…` or `sqlite:…`; unset for the SQLite file under the data directory.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+    /// Where the SQLite database and the compile cache live.
+    #[arg(long = "data-dir", env = "SPACEPORT_DATA_DIR", default_value = "data")]
+    pub data_dir: std::path::PathBuf,
+    /// Most pooled connections.
+    #[arg(long = "db-pool-size", env = "SPACEPORT_DB_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pool_size: u32,
+    /// Milliseconds to wait for a pooled connection before answering 503.
+    #[arg(long = "db-acquire-timeout-ms", env = "SPACEPORT_DB_ACQUIRE_TIMEOUT_MS", default_value = "3000",
+          value_parser = parse_millis)]
+    pub acquire_timeout: Duration,
+}
+
+fn parse_millis(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("expected a whole number of milliseconds, found `{value}`"))
+}
+
+/// Which backend, without secrets, for logs and health.
+#[derive(Debug, Clone)]
+pub struct Describe {
+    pub backend: &'static str,
+    pub location: String,
+}
+
+/// A connection pool.
+#[derive(Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A transaction holding one pooled connection until it ends.
+pub enum Transaction {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Startup failures name the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL: {0}")]
+    Url(String),
+    #[error("DATABASE_URL: cannot connect to {backend} at {location}: {message}")]
+    Connect {
+        backend: &'static str,
+        location: String,
+        message: String,
+    },
+    #[error("SPACEPORT_DATA_DIR: cannot create {path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error("migrating the {backend} database at {location}: {message}")]
+    Migrate {
+        backend: &'static str,
+        location: String,
+        message: String,
+    },
+}
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+impl Database {
+    /// Open the pool, check it answers, and apply migrations.
+    pub async fn connect(config: &DbConfig) -> Result<(Self, Describe), ConnectError> {
+        let url = config.url.as_deref().map(str::trim).unwrap_or("");
+        let (db, describe) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| {
+                ConnectError::Url(format!(
+                    "not a valid PostgreSQL URL ({})",
+                    redact(&e.to_string(), url)
+                ))
+            })?;
+            let describe = Describe {
+                backend: "PostgreSQL",
+                location: format!(
+                    "{}:{}/{}",
+                    options.get_host(),
+                    options.get_port(),
+                    options.get_database().unwrap_or("postgres")
+                ),
+            };
+            let pool = PgPoolOptions::new()
+                .max_connections(config.pool_size)
+                .min_connections(0)
+                .acquire_timeout(config.acquire_timeout)
+                .idle_timeout(Duration::from_secs(300))
+                .max_lifetime(Duration::from_secs(1800))
+                .connect_with(options)
+                .await
+                .map_err(|e| ConnectError::Connect {
+                    backend: describe.backend,
+                    location: describe.location.clone(),
+                    message: redact(&e.to_string(), url),
+                })?;
+            (Database::Postgres(pool), describe)
+        } else {
+            let (options, location) = if url.is_empty() {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| ConnectError::DataDir {
+                    path: config.data_dir.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let path = config.data_dir.join("app.db");
+                (
+                    SqliteConnectOptions::new().filename(&path),
+                    path.display().to_string(),
+                )
+            } else if url.starts_with("sqlite:") {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| ConnectError::Url(format!("not a valid SQLite URL: {e}")))?;
+                (
+                    options,
+                    url.trim_start_matches("sqlite://")
+                        .trim_start_matches("sqlite:")
+                        .to_string(),
+                )
+            } else {
+                return Err(ConnectError::Url(
+                    "expected a postgres://, postgresql:// or sqlite: URL (unset it for the SQLite default)".into(),
+                ));
+            };
+            if let Some(parent) = Path::new(&location)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL: a commit survives a crash of the process (not of
+                // the machine's power), without an fsync per transaction.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let describe = Describe {
+                backend: "SQLite",
+                location,
+            };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(config.pool_size.clamp(1, 8))
+                .acquire_timeout(config.acquire_timeout)
+                .connect_with(options)
+                .await
+                .map_err(|e| ConnectError::Connect {
+                    backend: describe.backend,
+                    location: describe.location.clone(),
+                    message: e.to_string(),
+                })?;
+            (Database::Sqlite(pool), describe)
+        };
+        let migrated = match &db {
+            Database::Postgres(p) => PG_MIGRATIONS.run(p).await,
+            Database::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
+        };
+        migrated.map_err(|e| ConnectError::Migrate {
+            backend: describe.backend,
+            location: describe.location.clone(),
+            message: redact(&e.to_string(), url),
+        })?;
+        Ok((db, describe))
+    }
+
+    /// Run a statement that returns rows.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        match self {
+            Database::Postgres(p) => pg_rows(pg_bind(sqlx::query(sql), params).fetch_all(p).await?),
+            Database::Sqlite(p) => {
+                sqlite_rows(sqlite_bind(sqlx::query(sql), params).fetch_all(p).await?)
+            }
+        }
+    }
+
+    /// Run a statement; returns rows affected.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        Ok(match self {
+            Database::Postgres(p) => pg_bind(sqlx::query(sql), params)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Database::Sqlite(p) => sqlite_bind(sqlx::query(sql), params)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub async fn begin(&self) -> Result<Transaction, SqlError> {
+        Ok(match self {
+            Database::Postgres(p) => Transaction::Postgres(p.begin().await?),
+            Database::Sqlite(p) => Transaction::Sqlite(p.begin().await?),
+        })
+    }
+
+    /// Round-trip time of `SELECT 1`.
+    pub async fn ping(&self) -> Result<Duration, SqlError> {
+        let start = Instant::now();
+        self.query("SELECT 1", &[]).await?;
+        Ok(start.elapsed())
+    }
+}
+
+impl Transaction {
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        match self {
+            Transaction::Postgres(t) => pg_rows(
+                pg_bind(sqlx::query(sql), params)
+                    .fetch_all(&mut **t)
+                    .await?,
+            ),
+            Transaction::Sqlite(t) => sqlite_rows(
+                sqlite_bind(sqlx::query(sql), params)
+                    .fetch_all(&mut **t)
+                    .await?,
+            ),
+        }
+    }
+
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        Ok(match self {
+            Transaction::Postgres(t) => pg_bind(sqlx::query(sql), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Transaction::Sqlite(t) => sqlite_bind(sqlx::query(sql), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), SqlError> {
+        match self {
+            Transaction::Postgres(t) => t.commit().await?,
+            Transaction::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), SqlError> {
+        match self {
+            Transaction::Postgres(t) => t.rollback().await?,
+            Transaction::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Never let a connection string reach a log or an error body.
+fn redact(message: &str, url: &str) -> String {
+    if url.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(url, "[DATABASE_URL]")
+    }
+}
+
+impl From<sqlx::Error> for SqlError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match e {
+            sqlx::Error::Database(db) => {
+                let message = db.message().to_string();
+                match db.kind() {
+                    ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation => SqlError::Constraint(message),
+                    _ => {
+                        let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                        let lower = message.to_ascii_lowercase();
+                        if code.starts_with("42")
+                            || lower.contains("syntax error")
+                            || lower.contains("no such")
+                        {
+                            SqlError::Syntax(message)
+                        } else if code.starts_with("22") || lower.contains("datatype mismatch") {
+                            SqlError::TypeMismatch(message)
+                        } else if code.starts_with("08")
+                            || code.starts_with("57")
+                            || code.starts_with("53")
+                        {
+                            SqlError::Unavailable(message)
+                        } else {
+                            SqlError::Other(message)
+                        }
+                    }
+                }
+            }
+            sqlx::Error::PoolTimedOut => {
+                SqlError::Unavailable("timed out waiting for a database connection".into())
+            }
+            sqlx::Error::PoolClosed => {
+                SqlError::Unavailable("the connection pool is closed".into())
+            }
+            sqlx::Error::Io(io) => SqlError::Unavailable(io.to_string()),
+            sqlx::Error::Tls(t) => SqlError::Unavailable(format!("TLS: {t}")),
+            sqlx::Error::Protocol(p) => SqlError::Unavailable(format!("protocol: {p}")),
+            sqlx::Error::WorkerCrashed => SqlError::Unavailable("database worker crashed".into()),
+            e @ (sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. }) => SqlError::TypeMismatch(e.to_string()),
+            other => SqlError::Other(other.to_string()),
+        }
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// A NULL whose type PostgreSQL infers from context (parameter type 0), so
+/// `NULL` binds to an integer, text or boolean column alike.
+struct UntypedNull;
+
+impl sqlx::Type<sqlx::Postgres> for UntypedNull {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+}
+
+fn pg_bind<'q>(mut q: PgQuery<'q>, params: &[Value]) -> PgQuery<'q> {
+    for p in params {
+        q = match p.clone() {
+            Value::Null => q.bind(UntypedNull),
+            Value::Integer(i) => q.bind(i),
+            Value::Real(f) => q.bind(f),
+            Value::Text(s) => q.bind(s),
+            Value::Blob(b) => q.bind(b),
+            Value::Boolean(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn sqlite_bind<'q>(mut q: SqliteQuery<'q>, params: &[Value]) -> SqliteQuery<'q> {
+    for p in params {
+        q = match p.clone() {
+            Value::Null => q.bind(None::<i64>),
+            Value::Integer(i) => q.bind(i),
+            Value::Real(f) => q.bind(f),
+            Value::Text(s) => q.bind(s),
+            Value::Blob(b) => q.bind(b),
+            Value::Boolean(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+/// Column names from the first row, then every cell through `decode`.
+fn collect<R: Row>(
+    rows: Vec<R>,
+    decode: fn(&R, usize) -> Result<Value, SqlError>,
+) -> Result<Rows, SqlError> {
+    let mut out = Rows::default();
+    if let Some(first) = rows.first() {
+        out.columns = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+    }
+    for row in &rows {
+        let values = (0..row.columns().len())
+            .map(|i| decode(row, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.rows.push(values);
+    }
+    Ok(out)
+}
+
+fn pg_rows(rows: Vec<PgRow>) -> Result<Rows, SqlError> {
+    collect(rows, pg_value)
+}
+
+fn sqlite_rows(rows: Vec<SqliteRow>) -> Result<Rows, SqlError> {
+    collect(rows, sqlite_value)
+}
+
+fn pg_value(row: &PgRow, i: usize) -> Result<Value, SqlError> {
+    if row.try_get_raw(i)?.is_null() {
+        return Ok(Value::Null);
+    }
+    let column = &row.columns()[i];
+    Ok(match column.type_info().name() {
+        "INT2" => Value::Integer(row.try_get::<i16, _>(i)?.into()),
+        "INT4" => Value::Integer(row.try_get::<i32, _>(i)?.into()),
+        "INT8" => Value::Integer(row.try_get::<i64, _>(i)?),
+        "FLOAT4" => Value::Real(row.try_get::<f32, _>(i)?.into()),
+        "FLOAT8" => Value::Real(row.try_get::<f64, _>(i)?),
+        "BOOL" => Value::Boolean(row.try_get::<bool, _>(i)?),
+        "BYTEA" => Value::Blob(row.try_get::<Vec<u8>, _>(i)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => {
+            Value::Text(row.try_get::<String, _>(i)?)
+        }
+        // Types a component has no WIT type for arrive as their usual text form.
+        "UUID" => Value::Text(row.try_get::<sqlx::types::Uuid, _>(i)?.to_string()),
+        "JSON" | "JSONB" => Value::Text(row.try_get::<sqlx::types::JsonValue, _>(i)?.to_string()),
+        "TIMESTAMPTZ" => Value::Text(
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?
+                .format("%Y-%m-%dT%H:%M:%S%.fZ")
+                .to_string(),
+        ),
+        "TIMESTAMP" => Value::Text(
+            row.try_get::<chrono::NaiveDateTime, _>(i)?
+                .format("%Y-%m-%dT%H:%M:%S%.f")
+                .to_string(),
+        ),
+        "DATE" => Value::Text(row.try_get::<chrono::NaiveDate, _>(i)?.to_string()),
+        other => {
+            return Err(SqlError::TypeMismatch(format!(
+                "column `{}` has type {other}, which is not supported; cast it in SQL (e.g. `{}::text`)",
+                column.name(),
+                column.name()
+            )));
+        }
+    })
+}
+
+fn sqlite_value(row: &SqliteRow, i: usize) -> Result<Value, SqlError> {
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    // SQLite is dynamically typed: the value's own storage class decides.
+    let class = raw.type_info().name().to_string();
+    Ok(match class.as_str() {
+        "INTEGER" | "BOOLEAN" => Value::Integer(row.try_get::<i64, _>(i)?),
+        "REAL" => Value::Real(row.try_get::<f64, _>(i)?),
+        "BLOB" => Value::Blob(row.try_get::<Vec<u8>, _>(i)?),
+        _ => Value::Text(row.try_get::<String, _>(i)?),
+    })
+}

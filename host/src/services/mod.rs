@@ -1,0 +1,8 @@
+//! Layer 1: the host's own services. Nothing here knows about components,
+//! manifests or HTTP routing; higher layers reach these through traits
+//! (see `sandbox::capabilities`) or directly.
+
+pub mod auth;
+pub mod db;
+pub mod llm;
+pub mod status;
