@@ -7,6 +7,9 @@
 # Reports requests/s, p99 and server CPU µs per request (median over rounds), the
 # ratios, and the in-process instantiate / request figures.
 #
+#   before-*    with BEFORE=path/to/an/older/spaceport: that build, same components, same run
+#               (a before/after comparison of a host change, interleaved with everything else)
+#
 # Usage: bench/run.sh [ROUNDS] [SECONDS]   (defaults 3 rounds × 10 s)
 # Needs: wrk (installed from apt if missing) and the peer, wasmtime-cli 48.0.8 (the same wasmtime
 # as the host), on PATH or in /opt/wasmtime-48/bin: installed there with cargo if missing (~20 min
@@ -45,6 +48,7 @@ route = "/ok"
 component = "ok"
 [component.health]
 source = "$PWD/$WASM/health.wasm"
+host_status = true
 [component.ok]
 source = "$PWD/$WASM/ok.wasm"
 TOML
@@ -52,6 +56,13 @@ TOML
 bg_start "$OUT/native.log" ./target/release/native-ok 127.0.0.1:7870; NATIVE_PID=$BG_PID
 bg_start "$OUT/spaceport.log" env SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871; SP_PID=$BG_PID
+BEFORE_PID=""
+if [ -n "${BEFORE:-}" ]; then
+  # Builds before grants existed refuse the grant keys: drop them for the older build.
+  grep -v '^host_status = ' "$OUT/bench.toml" >"$OUT/bench-before.toml"
+  bg_start "$OUT/before.log" env SPACEPORT_CACHE_DIR="$OUT/cache-before" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+    "$BEFORE" up --manifest "$OUT/bench-before.toml" --listen 127.0.0.1:7874; BEFORE_PID=$BG_PID
+fi
 WT_PID=""
 if [ -x "$WASMTIME" ]; then
   bg_start "$OUT/wasmtime.log" "$WASMTIME" serve -S cli=y --addr 127.0.0.1:7872 "$WASM/ok.wasm"; WT_PID=$BG_PID
@@ -62,6 +73,7 @@ fi
 wait_up http://127.0.0.1:7870/
 wait_up http://127.0.0.1:7871/health
 [ -n "$WT_PID" ] && wait_up http://127.0.0.1:7872/
+[ -n "$BEFORE_PID" ] && wait_up http://127.0.0.1:7874/health
 
 TCK=$(getconf CLK_TCK)
 
@@ -71,6 +83,11 @@ URL[sp-ok]=http://127.0.0.1:7871/ok;     PID[sp-ok]=$SP_PID
 URL[sp-health]=http://127.0.0.1:7871/health; PID[sp-health]=$SP_PID
 targets=(native sp-ok sp-health)
 if [ -n "$WT_PID" ]; then URL[wt-ok]=http://127.0.0.1:7872/; PID[wt-ok]=$WT_PID; targets+=(wt-ok); fi
+if [ -n "$BEFORE_PID" ]; then
+  URL[before-ok]=http://127.0.0.1:7874/ok;         PID[before-ok]=$BEFORE_PID
+  URL[before-health]=http://127.0.0.1:7874/health; PID[before-health]=$BEFORE_PID
+  targets+=(before-ok before-health)
+fi
 
 # Warm up every target (pool slots, page cache, connection setup).
 for t in "${targets[@]}"; do wrk -t2 -c"$CONNS" -d2s "${URL[$t]}" >/dev/null; done
@@ -92,14 +109,14 @@ done
 
 echo
 echo "median over $ROUNDS rounds of ${SECS}s, wrk -t2 -c$CONNS, 2-core machine shared by wrk and the server"
-printf '%-10s %12s %10s %14s\n' target "req/s" p99 "cpu µs/req"
+printf '%-14s %12s %10s %14s\n' target "req/s" p99 "cpu µs/req"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A RPS CPU
 for t in "${targets[@]}"; do
   RPS[$t]=$(awk -v t="$t" '$1==t {print $3}' "$OUT/results.tsv" | median)
   CPU[$t]=$(awk -v t="$t" '$1==t {print $5}' "$OUT/results.tsv" | median)
   p99=$(awk -v t="$t" '$1==t {print $4}' "$OUT/results.tsv" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-10s %12s %10s %14s\n' "$t" "${RPS[$t]}" "$p99" "${CPU[$t]}"
+  printf '%-14s %12s %10s %14s\n' "$t" "${RPS[$t]}" "$p99" "${CPU[$t]}"
 done
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
@@ -108,6 +125,10 @@ echo "sp-health / native req/s:  $(ratio "${RPS[sp-health]}" "${RPS[native]}")"
 if [ -n "$WT_PID" ]; then
   echo "sp-ok / wt-ok req/s:       $(ratio "${RPS[sp-ok]}" "${RPS[wt-ok]}")"
   echo "sp-health / wt-ok req/s:   $(ratio "${RPS[sp-health]}" "${RPS[wt-ok]}")"
+fi
+if [ -n "$BEFORE_PID" ]; then
+  echo "sp-ok / before-ok req/s:         $(ratio "${RPS[sp-ok]}" "${RPS[before-ok]}")  (cpu µs/req ${CPU[sp-ok]} vs ${CPU[before-ok]})"
+  echo "sp-health / before-health req/s: $(ratio "${RPS[sp-health]}" "${RPS[before-health]}")  (cpu µs/req ${CPU[sp-health]} vs ${CPU[before-health]})"
 fi
 echo
 echo "in-process (one thread, pooling allocator):"
