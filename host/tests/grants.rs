@@ -25,6 +25,9 @@ component = "bare"
 route = "/full/..."
 component = "full"
 
+[database.default]
+[database.tasks]
+
 [component.health]
 source = "{health}"
 host_status = true
@@ -43,7 +46,7 @@ host_status = true
 
 [component.task-tools]
 source = "{tools}"
-sql = ["default"]
+sql = ["tasks"]
 context = true
 "#,
         health = wasm("health").display(),
@@ -139,7 +142,7 @@ async fn granted_capabilities_are_reached() {
 }
 
 #[test]
-fn a_grant_of_a_database_the_host_does_not_have_is_rejected_at_check() {
+fn a_grant_of_an_undeclared_database_is_rejected_naming_the_key() {
     let app = App::new(&manifest().replace(
         "sql = [\"default\"]\nllm = true",
         "sql = [\"default\", \"secrets\"]\nllm = true",
@@ -147,9 +150,17 @@ fn a_grant_of_a_database_the_host_does_not_have_is_rejected_at_check() {
     let (status, out) = run(&["check", "--manifest", app.manifest().to_str().unwrap()]);
     assert!(!status.success(), "{out}");
     assert!(
-        out.contains(
-            "component.full.sql[1]: no database named `secrets`; expected one of: default"
-        ),
+        out.contains("component.full.sql[1]`: no database named `secrets`; declare it with [database.secrets]"),
         "{out}"
     );
+}
+
+#[test]
+fn the_hosts_own_database_cannot_be_declared() {
+    for name in ["host", "spaceport", "public"] {
+        let app = App::new(&manifest().replace("[database.tasks]", &format!("[database.{name}]")));
+        let (status, out) = run(&["check", "--manifest", app.manifest().to_str().unwrap()]);
+        assert!(!status.success(), "{out}");
+        assert!(out.contains("is reserved for the host"), "{name}: {out}");
+    }
 }

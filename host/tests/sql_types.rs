@@ -4,6 +4,7 @@
 
 mod common;
 use common::db::PgDatabase;
+use spaceport::services::databases::Databases;
 use spaceport::services::db::{Database, DbConfig, SqlError, Value};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ async fn connect(pg: &PgDatabase) -> Database {
         pool_size: 2,
         acquire_timeout: Duration::from_secs(5),
     };
-    Database::connect(&config).await.unwrap().0
+    Databases::open(&config, &[]).await.unwrap().host
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

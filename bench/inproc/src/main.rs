@@ -32,7 +32,7 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
         precompiled_dir: None,
         perf_map: false,
     };
-    let runtime = Runtime::new(&options, Capabilities::new(offline_services()?))?;
+    let runtime = Runtime::new(&options, Capabilities::new(offline_services(None)?))?;
     let config: ComponentConfig = component_config(path)?;
     let component = Arc::new(runtime.load("bench", &config, path.as_ref(), None)?);
     let info = Arc::new(RequestInfo {

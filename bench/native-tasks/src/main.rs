@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{Value as Json, json};
 use spaceport::services::auth::{Auth, AuthConfig};
+use spaceport::services::databases::{DatabaseSpec, Databases};
 use spaceport::services::db::{Database, DbConfig, Rows, Value};
 use std::sync::Arc;
 
@@ -33,7 +34,16 @@ const COLUMNS: &str = "id, title, description, completed, created_at, updated_at
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Args { addr, db, auth } = Args::parse();
-    let (db, _) = Database::connect(&db).await?;
+    // The same layout as the host: tasks in their own database, accounts apart.
+    let spec = DatabaseSpec {
+        name: "tasks".into(),
+        migrations: Some("migrations/tasks".into()),
+    };
+    let mut databases = Databases::open(&db, &[spec]).await?;
+    let db = databases
+        .named
+        .remove("tasks")
+        .ok_or_else(|| anyhow::anyhow!("the tasks database did not open"))?;
     let auth = Arc::new(Auth::new(&auth, false)?);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!(

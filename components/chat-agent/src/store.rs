@@ -7,7 +7,7 @@ use spaceport_sdk::rows::rows;
 use spaceport_sdk::sql::{self, Error as SqlError, Value};
 use spaceport_sdk::time::now_rfc3339;
 
-const DB: &str = "default";
+const DB: &str = "chat";
 /// How much history is replayed to the model by default.
 pub const HISTORY: i64 = 100;
 

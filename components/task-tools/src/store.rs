@@ -6,7 +6,7 @@ use spaceport_sdk::rows::{Row, rows};
 use spaceport_sdk::sql::{self, Error as SqlError, Value};
 use spaceport_sdk::time::now_rfc3339;
 
-const DB: &str = "default";
+const DB: &str = "tasks";
 const COLUMNS: &str = "id, title, description, completed, created_at, updated_at";
 
 /// A task as the API shows it.

@@ -179,7 +179,7 @@ fn check(config: &CheckConfig, manifest_path: &Path) -> anyhow::Result<()> {
     // The same engine settings as `up`, so artifacts it compiles into the
     // cache (e.g. at image build time) are the ones `up` will load.
     let options = config.engine.options(&config.data_dir);
-    let runtime = Runtime::new(&options, Capabilities::new(serve::offline_services()?))?;
+    let runtime = Runtime::new(&options, Capabilities::new(serve::offline_services(Some(&manifest))?))?;
     let mut failed = 0;
     for (id, c) in &manifest.components {
         let loaded = runtime
@@ -221,24 +221,45 @@ fn bundle(config: &CheckConfig, manifest_path: &Path, out: &Path) -> anyhow::Res
             out.display()
         );
     }
+    // The bundle must work when moved, so every file lives under the manifest's directory.
+    let inside = |what: &str, path: &Path| -> anyhow::Result<()> {
+        let ok = path.is_relative()
+            && path
+                .components()
+                .all(|part| matches!(part, std::path::Component::Normal(_)));
+        if !ok {
+            bail!(
+                "{what}: `{}` must be a path inside the manifest's directory to be bundled",
+                path.display()
+            );
+        }
+        Ok(())
+    };
     let mut files = vec![(PathBuf::from(file_name), manifest.path.clone())];
     for (id, c) in &manifest.components {
-        // The bundle must work when moved, so every file lives under the manifest's directory.
         for path in std::iter::once(&c.source).chain(&c.openapi) {
-            let inside = path.is_relative()
-                && path
-                    .components()
-                    .all(|part| matches!(part, std::path::Component::Normal(_)));
-            if !inside {
-                bail!(
-                    "component `{id}`: `{}` must be a path inside the manifest's directory to be bundled",
-                    path.display()
-                );
-            }
+            inside(&format!("component `{id}`"), path)?;
         }
         files.push((c.source.clone(), manifest.source_path(c)));
         if let Some(openapi) = &c.openapi {
             files.push((openapi.clone(), manifest.base_dir.join(openapi)));
+        }
+    }
+    for (name, db) in &manifest.databases {
+        let Some(dir) = &db.migrations else {
+            continue;
+        };
+        inside(&format!("database `{name}`"), dir)?;
+        for backend in ["postgres", "sqlite"] {
+            let from_dir = manifest.base_dir.join(dir).join(backend);
+            let entries = std::fs::read_dir(&from_dir)
+                .with_context(|| format!("database `{name}`: reading {}", from_dir.display()))?;
+            for entry in entries {
+                let entry = entry?;
+                if entry.path().is_file() {
+                    files.push((dir.join(backend).join(entry.file_name()), entry.path()));
+                }
+            }
         }
     }
     for (relative, from) in files {

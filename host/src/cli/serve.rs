@@ -14,6 +14,7 @@ use crate::sandbox::capabilities::sql::{SqlBackend, SqlTransaction};
 use crate::sandbox::capabilities::{Capabilities, HostServices};
 use crate::sandbox::runtime::Runtime;
 use crate::services::auth::Auth;
+use crate::services::databases::Databases;
 use crate::services::db::{Database, Describe, Rows, SqlError, Value};
 use crate::services::llm::{LlmClient, LlmConfig};
 use crate::services::status::{DepState, StatusBoard};
@@ -21,10 +22,6 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The databases this host opens, by the name a manifest grants (`sql = [...]`).
-/// The sql capability accepts exactly these names.
-pub const DATABASES: &[&str] = &["default"];
 
 /// Start the async runtime and serve until a signal (or a failed first load).
 pub fn up(
@@ -53,21 +50,20 @@ async fn serve(
     let status = Arc::new(StatusBoard::new());
     status.set_app(&manifest.application.name, &manifest.application.version);
     let auth = Arc::new(Auth::new(&config.auth, config.production())?);
-    let db = open_database(&config, &status).await?;
+    let databases = open_databases(&config, &manifest, &status).await?;
     let llm = open_llm(&config.llm, &status)?;
+    // The sql capability can grant exactly the databases opened here (the
+    // manifest's, as of this start); the host's own is not among them.
     let services = HostServices {
         status: status.clone(),
-        databases: DATABASES
+        databases: databases
+            .named
             .iter()
-            .map(|name| {
-                (
-                    name.to_string(),
-                    Arc::new(db.clone()) as Arc<dyn SqlBackend>,
-                )
-            })
+            .map(|(name, db)| (name.clone(), Arc::new(db.clone()) as Arc<dyn SqlBackend>))
             .collect(),
         llm,
     };
+    let db = databases.host;
     let options = config.engine.options(&config.db.data_dir);
     let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
     let registry = Arc::new(Registry::new(
@@ -125,11 +121,15 @@ async fn serve(
     Ok(())
 }
 
-/// Connect (and migrate) the database, warn about setups that lose data, and
-/// keep its health on the status board.
-async fn open_database(config: &HostConfig, status: &Arc<StatusBoard>) -> anyhow::Result<Database> {
-    let (db, describe) = Database::connect(&config.db).await?;
-    if matches!(db, Database::Sqlite(_)) {
+/// Open (and migrate) the host's database and the manifest's, warn about
+/// setups that lose data, and keep their health on the status board.
+async fn open_databases(
+    config: &HostConfig,
+    manifest: &Manifest,
+    status: &Arc<StatusBoard>,
+) -> anyhow::Result<Databases> {
+    let databases = Databases::open(&config.db, &manifest.database_specs()).await?;
+    if matches!(databases.host, Database::Sqlite(_)) {
         // Where we run, not a setting: Kubernetes sets this in every pod.
         if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
             tracing::warn!(
@@ -143,14 +143,16 @@ async fn open_database(config: &HostConfig, status: &Arc<StatusBoard>) -> anyhow
             );
         }
     }
+    let describe = databases.describe.clone();
     tracing::info!(
         pool_size = config.db.pool_size,
+        databases = ?databases.named.keys().collect::<Vec<_>>(),
         "Using {} at {}",
         describe.backend,
         describe.location
     );
-    monitor_database(db.clone(), describe, status.clone());
-    Ok(db)
+    monitor_database(databases.host.clone(), describe, status.clone());
+    Ok(databases)
 }
 
 /// The LLM backend, and its state on the status board.
@@ -259,18 +261,15 @@ async fn shutdown_signal() {
 }
 
 /// Services that reach nothing, for checking components without serving:
-/// the same database names as `up` (so grants validate alike), none connected.
-pub fn offline_services() -> anyhow::Result<HostServices> {
+/// the manifest's database names, as `up` opens them (so grants validate
+/// alike), none connected.
+pub fn offline_services(manifest: Option<&Manifest>) -> anyhow::Result<HostServices> {
     Ok(HostServices {
         status: Arc::new(StatusBoard::new()),
-        databases: DATABASES
-            .iter()
-            .map(|name| {
-                (
-                    name.to_string(),
-                    Arc::new(NotConnected) as Arc<dyn SqlBackend>,
-                )
-            })
+        databases: manifest
+            .into_iter()
+            .flat_map(|m| m.databases.keys())
+            .map(|name| (name.clone(), Arc::new(NotConnected) as Arc<dyn SqlBackend>))
             .collect(),
         llm: Arc::new(ClientBackend(Arc::new(LlmClient::new(
             LlmConfig::default(),

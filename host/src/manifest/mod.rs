@@ -45,6 +45,19 @@ struct RawManifest {
     trigger: Triggers,
     #[serde(default)]
     component: BTreeMap<String, ComponentConfig>,
+    #[serde(default)]
+    database: BTreeMap<String, DatabaseConfig>,
+}
+
+/// `[database.<name>]`: a database components can be granted (`sql = ["<name>"]`).
+/// Each is kept apart from the others and from the host's own tables.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A folder with `postgres/` and `sqlite/` migrations for this database,
+    /// applied at start; relative to the manifest's directory.
+    #[serde(default)]
+    pub migrations: Option<PathBuf>,
 }
 
 /// `[application]`.
@@ -101,7 +114,8 @@ pub struct ComponentConfig {
     /// e.g. `https://api.example.com` or `https://*.example.com:8443`.
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<OutboundHost>,
-    /// Databases this component may use through `spaceport:platform/sql` (e.g. `["default"]`).
+    /// Databases this component may use through `spaceport:platform/sql`
+    /// (names of `[database.<name>]` tables, e.g. `["tasks"]`).
     #[serde(default)]
     pub sql: Vec<String>,
     /// Whether this component may use `spaceport:platform/llm`.
@@ -179,6 +193,8 @@ pub struct Manifest {
     pub application: Application,
     pub routes: Vec<Route>,
     pub components: BTreeMap<String, ComponentConfig>,
+    /// The databases components may be granted, by name.
+    pub databases: BTreeMap<String, DatabaseConfig>,
 }
 
 impl Manifest {
@@ -285,6 +301,18 @@ impl Manifest {
                     "expected between 1 and 4096 (MiB)".into(),
                 ));
             }
+            for (j, name) in c.sql.iter().enumerate() {
+                if !raw.database.contains_key(name) {
+                    let declared: Vec<&str> = raw.database.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        format!("component.{id}.sql[{j}]"),
+                        format!(
+                            "no database named `{name}`; declare it with [database.{name}] (declared: {})",
+                            if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                        ),
+                    ));
+                }
+            }
             for (j, tool_component) in c.tools.iter().enumerate() {
                 if !raw.component.contains_key(tool_component) {
                     return Err(invalid(
@@ -297,6 +325,10 @@ impl Manifest {
                 }
             }
         }
+        for name in raw.database.keys() {
+            crate::services::databases::valid_name(name)
+                .map_err(|m| invalid(format!("database.{name}"), m))?;
+        }
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -307,7 +339,19 @@ impl Manifest {
             application: raw.application,
             routes,
             components: raw.component,
+            databases: raw.database,
         })
+    }
+
+    /// The declared databases, with their migrations folders resolved.
+    pub fn database_specs(&self) -> Vec<crate::services::databases::DatabaseSpec> {
+        self.databases
+            .iter()
+            .map(|(name, db)| crate::services::databases::DatabaseSpec {
+                name: name.clone(),
+                migrations: db.migrations.as_ref().map(|m| self.base_dir.join(m)),
+            })
+            .collect()
     }
 
     /// The absolute (or manifest-relative) path of a component's `.wasm`.

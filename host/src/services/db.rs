@@ -1,6 +1,5 @@
-//! The database behind the `sql` capability and the host's own auth tables:
-//! an embedded SQLite file by default, a pooled PostgreSQL when
-//! `DATABASE_URL` says so. One value model and one error model for both, and
+//! Database pools, SQLite or PostgreSQL (which databases exist and how they
+//! are kept apart: `databases`). One value model and one error model for both, and
 //! `$1, $2 …` placeholders on both, so the same SQL runs unchanged.
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgTypeInfo};
@@ -11,7 +10,6 @@ use sqlx::sqlite::{
 use sqlx::types::chrono;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// A value bound to a placeholder or read from a row.
@@ -108,6 +106,9 @@ pub enum ConnectError {
         location: String,
         message: String,
     },
+    /// A declared database that cannot be set up (its name, its migrations).
+    #[error("{0}")]
+    Setup(String),
     #[error("SPACEPORT_DATA_DIR: cannot create {path}: {message}")]
     DataDir { path: String, message: String },
     #[error("migrating the {backend} database at {location}: {message}")]
@@ -118,110 +119,141 @@ pub enum ConnectError {
     },
 }
 
-static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// A SQLite file's connection settings (WAL, foreign keys, busy timeout).
+pub fn sqlite_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // WAL + NORMAL: a commit survives a crash of the process (not of
+        // the machine's power), without an fsync per transaction.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+}
 
-impl Database {
-    /// Open the pool, check it answers, and apply migrations.
-    pub async fn connect(config: &DbConfig) -> Result<(Self, Describe), ConnectError> {
-        let url = config.url.as_deref().map(str::trim).unwrap_or("");
-        let (db, describe) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| {
-                ConnectError::Url(format!(
-                    "not a valid PostgreSQL URL ({})",
-                    redact(&e.to_string(), url)
-                ))
-            })?;
-            let describe = Describe {
-                backend: "PostgreSQL",
-                location: format!(
-                    "{}:{}/{}",
-                    options.get_host(),
-                    options.get_port(),
-                    options.get_database().unwrap_or("postgres")
-                ),
-            };
-            let pool = PgPoolOptions::new()
-                .max_connections(config.pool_size)
-                .min_connections(0)
-                .acquire_timeout(config.acquire_timeout)
-                .idle_timeout(Duration::from_secs(300))
-                .max_lifetime(Duration::from_secs(1800))
-                .connect_with(options)
-                .await
-                .map_err(|e| ConnectError::Connect {
-                    backend: describe.backend,
-                    location: describe.location.clone(),
-                    message: redact(&e.to_string(), url),
-                })?;
-            (Database::Postgres(pool), describe)
-        } else {
-            let (options, location) = if url.is_empty() {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| ConnectError::DataDir {
-                    path: config.data_dir.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                let path = config.data_dir.join("app.db");
-                (
-                    SqliteConnectOptions::new().filename(&path),
-                    path.display().to_string(),
-                )
-            } else if url.starts_with("sqlite:") {
-                let options = SqliteConnectOptions::from_str(url)
-                    .map_err(|e| ConnectError::Url(format!("not a valid SQLite URL: {e}")))?;
-                (
-                    options,
-                    url.trim_start_matches("sqlite://")
-                        .trim_start_matches("sqlite:")
-                        .to_string(),
-                )
-            } else {
-                return Err(ConnectError::Url(
-                    "expected a postgres://, postgresql:// or sqlite: URL (unset it for the SQLite default)".into(),
-                ));
-            };
-            if let Some(parent) = Path::new(&location)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            let options = options
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // WAL + NORMAL: a commit survives a crash of the process (not of
-                // the machine's power), without an fsync per transaction.
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true);
-            let describe = Describe {
-                backend: "SQLite",
-                location,
-            };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(config.pool_size.clamp(1, 8))
-                .acquire_timeout(config.acquire_timeout)
-                .connect_with(options)
-                .await
-                .map_err(|e| ConnectError::Connect {
-                    backend: describe.backend,
-                    location: describe.location.clone(),
-                    message: e.to_string(),
-                })?;
-            (Database::Sqlite(pool), describe)
-        };
-        let migrated = match &db {
-            Database::Postgres(p) => PG_MIGRATIONS.run(p).await,
-            Database::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
-        };
-        migrated.map_err(|e| ConnectError::Migrate {
+/// A pool on the SQLite file at `path`. `sandboxed`: every connection runs
+/// under [`authorizer::install`], for statements written by components.
+pub async fn connect_sqlite(
+    path: &Path,
+    config: &DbConfig,
+    sandboxed: bool,
+) -> Result<Database, ConnectError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut options = SqlitePoolOptions::new()
+        .max_connections(config.pool_size.clamp(1, 8))
+        .acquire_timeout(config.acquire_timeout);
+    if sandboxed {
+        options = options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                let mut handle = conn.lock_handle().await?;
+                authorizer::install(&mut handle);
+                Ok(())
+            })
+        });
+    }
+    let pool = options
+        .connect_with(sqlite_options(path))
+        .await
+        .map_err(|e| ConnectError::Connect {
+            backend: "SQLite",
+            location: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Database::Sqlite(pool))
+}
+
+/// A pool logging in with `options`.
+pub async fn connect_postgres(
+    options: PgConnectOptions,
+    describe: &Describe,
+    config: &DbConfig,
+    url: &str,
+) -> Result<Database, ConnectError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .min_connections(0)
+        .acquire_timeout(config.acquire_timeout)
+        .idle_timeout(Duration::from_secs(300))
+        .max_lifetime(Duration::from_secs(1800))
+        .connect_with(options)
+        .await
+        .map_err(|e| ConnectError::Connect {
             backend: describe.backend,
             location: describe.location.clone(),
             message: redact(&e.to_string(), url),
         })?;
-        Ok((db, describe))
+    Ok(Database::Postgres(pool))
+}
+
+/// The SQLite authorizer of component connections: a statement may read and
+/// write its own file's tables and nothing else.
+mod authorizer {
+    use libsqlite3_sys as ffi;
+    use std::ffi::{CStr, c_char, c_int, c_void};
+
+    /// Read-only PRAGMAs a component may run (schema introspection).
+    const READ_PRAGMAS: &[&str] = &[
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+    ];
+
+    /// SQL functions that reach outside the file (or the process).
+    const DENIED_FUNCTIONS: &[&str] = &[
+        "load_extension",
+        "readfile",
+        "writefile",
+        "edit",
+        "fts3_tokenizer",
+    ];
+
+    pub fn install(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) {
+        let db = handle.as_raw_handle().as_ptr();
+        // SAFETY: `db` is this connection's open handle; the callback is a
+        // plain function with no user data, valid for the program's lifetime.
+        unsafe {
+            ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+        }
     }
 
+    fn text(p: *const c_char) -> Option<String> {
+        // SAFETY: SQLite passes NUL-terminated strings or NULL.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().to_ascii_lowercase())
+    }
+
+    extern "C" fn authorize(
+        _user: *mut c_void,
+        action: c_int,
+        arg1: *const c_char,
+        arg2: *const c_char,
+        _database: *const c_char,
+        _trigger: *const c_char,
+    ) -> c_int {
+        let allowed = match action {
+            ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => false,
+            // `PRAGMA x` reads, `PRAGMA x = y` / `PRAGMA x(y)` writes (or asks about one table).
+            ffi::SQLITE_PRAGMA => {
+                let name = text(arg1).unwrap_or_default();
+                READ_PRAGMAS.contains(&name.as_str())
+            }
+            ffi::SQLITE_FUNCTION => {
+                let name = text(arg2).unwrap_or_default();
+                !DENIED_FUNCTIONS.contains(&name.as_str())
+            }
+            _ => true,
+        };
+        if allowed { ffi::SQLITE_OK } else { ffi::SQLITE_DENY }
+    }
+}
+
+impl Database {
     /// Run a statement that returns rows.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
         match self {
@@ -308,7 +340,7 @@ impl Transaction {
 }
 
 /// Never let a connection string reach a log or an error body.
-fn redact(message: &str, url: &str) -> String {
+pub fn redact(message: &str, url: &str) -> String {
     if url.is_empty() {
         message.to_string()
     } else {

@@ -3,6 +3,7 @@
 //! (see `sandbox::capabilities`) or directly.
 
 pub mod auth;
+pub mod databases;
 pub mod db;
 pub mod llm;
 pub mod status;

@@ -79,7 +79,22 @@ impl Drop for PgDatabase {
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn)
                     .await
-                    .ok()
+                    .ok()?;
+                // The host gave each named database a login role `<db>_<name>`;
+                // roles are server-wide, so they go with the test database.
+                let roles: Vec<String> = sqlx::query_scalar(
+                    "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)",
+                )
+                .bind(format!("{name}_"))
+                .fetch_all(&mut conn)
+                .await
+                .ok()?;
+                for role in roles {
+                    let _ = sqlx::query(&format!("DROP ROLE IF EXISTS \"{role}\""))
+                        .execute(&mut conn)
+                        .await;
+                }
+                Some(())
             })
         })
         .join();

@@ -309,6 +309,10 @@ pub fn default_manifest() -> String {
             "openapi = \"components/",
             &format!("openapi = \"{}/components/", root.display()),
         )
+        .replace(
+            "migrations = \"migrations/",
+            &format!("migrations = \"{}/migrations/", root.display()),
+        )
 }
 
 impl TodoHost {

@@ -115,7 +115,8 @@ impl Capability for Sql {
                     id,
                     format!("sql[{i}]"),
                     format!(
-                        "no database named `{name}`; expected one of: {}",
+                        "no database named `{name}`; expected one of: {} (databases are opened at start: \
+                         a new [database.{name}] needs a restart)",
                         known.join(", ")
                     ),
                 ));

@@ -1,3 +1,8 @@
+-- The single-database schema of Spaceport before the trust boundary (one file or
+-- schema for users, tasks and chat). No longer applied: kept as the layout an
+-- existing deployment is upgraded from at start (see services/databases.rs),
+-- and used by the upgrade test to build such a deployment.
+
 -- Same logical schema as migrations/postgres/0001_init.sql (see there).
 -- Booleans are INTEGER 0/1; ids are INTEGER PRIMARY KEY (64-bit rowid).
 

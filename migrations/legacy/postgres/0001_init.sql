@@ -1,3 +1,8 @@
+-- The single-database schema of Spaceport before the trust boundary (one file or
+-- schema for users, tasks and chat). No longer applied: kept as the layout an
+-- existing deployment is upgraded from at start (see services/databases.rs),
+-- and used by the upgrade test to build such a deployment.
+
 -- Users, tasks, conversations and messages. The SQLite twin in
 -- migrations/sqlite/ has the same tables, columns and indexes; timestamps are
 -- ISO-8601 UTC text on both, so components read the same values everywhere.
