@@ -21,7 +21,7 @@ cargo build --release --locked -p spaceport -p llm-double
 (cd components && cargo build --release --locked -p chat-agent -p task-tools -p health)
 
 bg_start "$OUT/double.log" ./target/release/llm-double 127.0.0.1:7890
-sed -e "s|= \"components/|= \"$PWD/components/|" \
+sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/migrations/|" \
     -e 's|^max_turns = "8"|max_turns = "8"\nhistory_limit = "50"|' spin-like.toml >"$OUT/bench.toml"
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
   SPACEPORT_AUTH_RATE_PER_MINUTE=1000 OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 \

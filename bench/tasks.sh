@@ -29,7 +29,7 @@ psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE
 URL="${ADMIN%/*}/$DB"
 export JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789abcdef SPACEPORT_DB_POOL_SIZE=$POOL
 
-sed "s|= \"components/|= \"$PWD/components/|" spin-like.toml >"$OUT/bench.toml"
+sed "s|= \"components/|= \"$PWD/components/|; s|= \"migrations/|= \"$PWD/migrations/|" spin-like.toml >"$OUT/bench.toml"
 bg_start "$OUT/spaceport.log" env DATABASE_URL="$URL" SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false \
   LOG_LEVEL=warn SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7881

@@ -158,7 +158,10 @@ fn a_grant_of_an_undeclared_database_is_rejected_naming_the_key() {
 #[test]
 fn the_hosts_own_database_cannot_be_declared() {
     for name in ["host", "spaceport", "public"] {
-        let app = App::new(&manifest().replace("[database.tasks]", &format!("[database.{name}]")));
+        let app = App::new(&manifest().replace(
+            "[database.tasks]",
+            &format!("[database.tasks]\n[database.{name}]"),
+        ));
         let (status, out) = run(&["check", "--manifest", app.manifest().to_str().unwrap()]);
         assert!(!status.success(), "{out}");
         assert!(out.contains("is reserved for the host"), "{name}: {out}");

@@ -179,7 +179,10 @@ fn check(config: &CheckConfig, manifest_path: &Path) -> anyhow::Result<()> {
     // The same engine settings as `up`, so artifacts it compiles into the
     // cache (e.g. at image build time) are the ones `up` will load.
     let options = config.engine.options(&config.data_dir);
-    let runtime = Runtime::new(&options, Capabilities::new(serve::offline_services(Some(&manifest))?))?;
+    let runtime = Runtime::new(
+        &options,
+        Capabilities::new(serve::offline_services(Some(&manifest))?),
+    )?;
     let mut failed = 0;
     for (id, c) in &manifest.components {
         let loaded = runtime

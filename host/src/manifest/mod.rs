@@ -308,7 +308,11 @@ impl Manifest {
                         format!("component.{id}.sql[{j}]"),
                         format!(
                             "no database named `{name}`; declare it with [database.{name}] (declared: {})",
-                            if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                            if declared.is_empty() {
+                                "none".to_string()
+                            } else {
+                                declared.join(", ")
+                            }
                         ),
                     ));
                 }

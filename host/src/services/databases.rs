@@ -47,7 +47,14 @@ pub struct DatabaseSpec {
 }
 
 /// Names a manifest may not declare: they are the host's own.
-pub const RESERVED: &[&str] = &["host", "spaceport", "spaceport_legacy", "public", "main", "temp"];
+pub const RESERVED: &[&str] = &[
+    "host",
+    "spaceport",
+    "spaceport_legacy",
+    "public",
+    "main",
+    "temp",
+];
 
 /// Whether `name` can name a database (it becomes a file, schema and role name).
 pub fn valid_name(name: &str) -> Result<(), String> {
@@ -98,7 +105,12 @@ impl Databases {
     }
 }
 
-fn migrate_error(describe: &Describe, what: &str, e: impl std::fmt::Display, url: &str) -> ConnectError {
+fn migrate_error(
+    describe: &Describe,
+    what: &str,
+    e: impl std::fmt::Display,
+    url: &str,
+) -> ConnectError {
     ConnectError::Migrate {
         backend: describe.backend,
         location: format!("{} ({what})", describe.location),
@@ -148,7 +160,10 @@ async fn open_sqlite(
         })?;
         config.data_dir.join("host.db")
     } else {
-        PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:"))
+        PathBuf::from(
+            url.trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:"),
+        )
     };
     let dir = host_path
         .parent()
@@ -186,7 +201,10 @@ async fn open_sqlite(
                 .map_err(|e| migrate_error(&describe, &spec.name, e, url))?;
             let _ = conn.close().await;
         }
-        named.insert(spec.name.clone(), connect_sqlite(&path, config, true).await?);
+        named.insert(
+            spec.name.clone(),
+            connect_sqlite(&path, config, true).await?,
+        );
     }
     if url.is_empty() {
         let legacy = config.data_dir.join("app.db");
@@ -228,7 +246,9 @@ async fn sqlite_columns(
     let rows = conn
         .fetch_all(format!("PRAGMA {schema}.table_info(\"{table}\")").as_str())
         .await?;
-    rows.iter().map(|r| r.try_get::<String, _>("name")).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("name"))
+        .collect()
 }
 
 /// Copy the rows of the legacy single file into the databases that now own
@@ -372,9 +392,7 @@ async fn open_postgres(
         .await
         .map_err(|e| setup_error("creating the host's schema", e))?;
     let host = connect_postgres(
-        options
-            .clone()
-            .options([("search_path", HOST_SCHEMA)]),
+        options.clone().options([("search_path", HOST_SCHEMA)]),
         &describe,
         config,
         url,
@@ -489,7 +507,11 @@ async fn upgrade_postgres(
         return Ok(());
     }
     let mut owners: Vec<(String, Option<String>)> = vec![(HOST_SCHEMA.to_string(), None)];
-    owners.extend(specs.iter().map(|s| (s.name.clone(), Some(pg_role(current, &s.name)))));
+    owners.extend(
+        specs
+            .iter()
+            .map(|s| (s.name.clone(), Some(pg_role(current, &s.name)))),
+    );
     let mut adopted = Vec::new();
     for (schema, role) in owners {
         let theirs: Vec<String> = sqlx::query_scalar(&tables_in(&schema))

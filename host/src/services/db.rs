@@ -44,6 +44,10 @@ pub enum SqlError {
     Unavailable(String),
     #[error("the transaction is already finished")]
     TransactionClosed,
+    /// The statement reaches outside what this database's user may touch
+    /// (PostgreSQL `insufficient_privilege`, SQLite's authorizer).
+    #[error("access denied: {0}")]
+    Denied(String),
     #[error("{0}")]
     Other(String),
 }
@@ -225,7 +229,11 @@ mod authorizer {
 
     fn text(p: *const c_char) -> Option<String> {
         // SAFETY: SQLite passes NUL-terminated strings or NULL.
-        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().to_ascii_lowercase())
+        (!p.is_null()).then(|| {
+            unsafe { CStr::from_ptr(p) }
+                .to_string_lossy()
+                .to_ascii_lowercase()
+        })
     }
 
     extern "C" fn authorize(
@@ -249,7 +257,11 @@ mod authorizer {
             }
             _ => true,
         };
-        if allowed { ffi::SQLITE_OK } else { ffi::SQLITE_DENY }
+        if allowed {
+            ffi::SQLITE_OK
+        } else {
+            ffi::SQLITE_DENY
+        }
     }
 }
 
@@ -362,7 +374,15 @@ impl From<sqlx::Error> for SqlError {
                     _ => {
                         let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                         let lower = message.to_ascii_lowercase();
-                        if code.starts_with("42")
+                        // 42501: insufficient_privilege; 23: SQLITE_AUTH (the authorizer said no).
+                        if code == "42501"
+                            || code == "23"
+                            || lower.contains("not authorized")
+                            || lower.contains("authorization denied")
+                            || lower.contains("permission denied")
+                        {
+                            SqlError::Denied(message)
+                        } else if code.starts_with("42")
                             || lower.contains("syntax error")
                             || lower.contains("no such")
                         {

@@ -339,6 +339,15 @@ impl TodoHost {
         Self { host, app, pg, env }
     }
 
+    /// A host the test started itself (e.g. on data it prepared first).
+    pub fn adopt(host: Host, app: App, pg: Option<db::PgDatabase>, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self { host, app, pg, env }
+    }
+
     /// Stop the host and start a new process on the same data.
     pub fn restart(&mut self) {
         self.host.signal("TERM");

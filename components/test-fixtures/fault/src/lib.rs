@@ -84,6 +84,21 @@ impl Handler for Fault {
                 Ok(v) => Response::json(200, &json!({ "ok": v })),
                 Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
             },
+            // Run the statement in the body (`{"db", "statement"}`) as written:
+            // the hostile-component tests try to escape the data boundary with it.
+            "sql-exec" => {
+                let input: serde_json::Value =
+                    serde_json::from_slice(&req.body).unwrap_or_default();
+                let db = input["db"].as_str().unwrap_or_default();
+                let statement = input["statement"].as_str().unwrap_or_default();
+                match sql::query(db, statement, &[]) {
+                    Ok(r) => Response::json(
+                        200,
+                        &json!({ "ok": { "columns": r.columns, "rows": r.rows.len() } }),
+                    ),
+                    Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
+                }
+            }
             // These two have no error channel: without the grant they trap.
             "cap-status" => Response::json(200, &json!({ "ok": host_status::get().app_name })),
             "cap-whoami" => {

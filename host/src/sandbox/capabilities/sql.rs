@@ -293,6 +293,7 @@ impl From<SqlError> for WitError {
             SqlError::TypeMismatch(m) => WitError::TypeMismatch(m),
             SqlError::Unavailable(m) => WitError::Unavailable(m),
             SqlError::TransactionClosed => WitError::TransactionClosed,
+            SqlError::Denied(m) => WitError::AccessDenied(m),
             SqlError::Other(m) => WitError::Other(m),
         }
     }
