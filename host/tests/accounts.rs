@@ -149,7 +149,10 @@ async fn bad_tokens_are_refused_before_the_component_runs(backend: Backend) {
             (status, resp.json::<Value>().await.unwrap())
         }
     };
-    let claims = |exp: u64| json!({ "sub": ann.id, "email": ann.email, "iat": now(), "exp": exp });
+    let claims = |exp: u64| {
+        json!({ "sub": ann.id, "email": ann.email, "iat": now(), "nbf": now(),
+                "iss": "spaceport", "aud": "spaceport-api", "exp": exp })
+    };
 
     assert_eq!(get(Some(ann.token.clone())).await.0, 200);
     let (status, body) = get(None).await;
@@ -205,6 +208,141 @@ async fn bad_tokens_are_refused_before_the_component_runs(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+
+    // Issuer, audience and not-before are checked; the scheme's case is not.
+    let mut forged = claims(now() + 600);
+    forged["iss"] = json!("someone-else");
+    assert_eq!(
+        get(Some(token(
+            forged,
+            JWT_SECRET,
+            jsonwebtoken::Algorithm::HS256
+        )))
+        .await
+        .0,
+        401,
+        "issuer"
+    );
+    let mut forged = claims(now() + 600);
+    forged["aud"] = json!("another-api");
+    assert_eq!(
+        get(Some(token(
+            forged,
+            JWT_SECRET,
+            jsonwebtoken::Algorithm::HS256
+        )))
+        .await
+        .0,
+        401,
+        "audience"
+    );
+    let mut forged = claims(now() + 600);
+    forged.as_object_mut().unwrap().remove("iss");
+    assert_eq!(
+        get(Some(token(
+            forged,
+            JWT_SECRET,
+            jsonwebtoken::Algorithm::HS256
+        )))
+        .await
+        .0,
+        401,
+        "no issuer"
+    );
+    let mut forged = claims(now() + 3600);
+    forged["nbf"] = json!(now() + 600);
+    let (status, body) = get(Some(token(
+        forged,
+        JWT_SECRET,
+        jsonwebtoken::Algorithm::HS256,
+    )))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token")),
+        "future nbf"
+    );
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let resp = client()
+            .get(h.url(&path))
+            .header("authorization", format!("{scheme} {}", ann.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}
+
+/// A validly signed token whose user was deleted is refused on every route,
+/// host endpoint or component, with 401 invalid_token (never a 500).
+async fn a_deleted_users_token_is_refused_everywhere(backend: Backend) {
+    let t = TodoHost::start(backend, &[]).await;
+    let h = &t.host;
+    let gone = h.register("gone@example.com", "password1").await;
+    let (status, _) = h
+        .call(
+            &gone,
+            reqwest::Method::GET,
+            &format!("/api/{}/tasks", gone.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    match &t.pg {
+        Some(pg) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            sqlx::query("DELETE FROM spaceport.users WHERE id = $1")
+                .bind(&gone.id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        None => {
+            use sqlx::Connection;
+            let path = t.app.dir.path().join("data").join("host.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(&gone.id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    let id = &gone.id;
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/api/{id}/tasks"), None),
+        (
+            reqwest::Method::POST,
+            format!("/api/{id}/tasks"),
+            Some(json!({ "title": "orphan" })),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/{id}/conversations"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/{id}/chat"),
+            Some(json!({ "message": "hi" })),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/{id}/tools/list_tasks"),
+            Some(json!({})),
+        ),
+        (reqwest::Method::GET, "/api/auth/me".to_string(), None),
+    ] {
+        let (status, answer) = h.call(&gone, method.clone(), &path, body).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{method} {path}: {answer}"
+        );
+    }
 }
 
 /// Base64url without padding, enough to forge an unsigned token in a test.
@@ -286,8 +424,37 @@ both_backends!(
     register_login_me,
     bad_registrations,
     bad_tokens_are_refused_before_the_component_runs,
+    a_deleted_users_token_is_refused_everywhere,
     login_attempts_are_rate_limited,
 );
+
+#[test]
+fn unsafe_cors_origins_are_refused_at_start_with_what_to_write() {
+    let app = common::App::new(&common::default_manifest());
+    for (origins, expect) in [
+        ("*", "list the frontends instead"),
+        ("https://*vercel.app", "write `https://*.vercel.app`"),
+        ("app.example.com", "write `https://app.example.com`"),
+        ("https://a.example.com/path", "no path"),
+    ] {
+        let out = common::command()
+            .arg("up")
+            .arg("--manifest")
+            .arg(app.manifest())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("SPACEPORT_DATA_DIR", app.dir.path().join("data"))
+            .env("ALLOWED_ORIGINS", origins)
+            .output()
+            .unwrap();
+        let text = common::output_text(&out);
+        assert!(!out.status.success(), "{origins}: {text}");
+        assert!(
+            text.contains("ALLOWED_ORIGINS") && text.contains(expect),
+            "{origins}: {text}"
+        );
+    }
+}
 
 #[test]
 fn production_refuses_to_start_without_a_strong_secret() {

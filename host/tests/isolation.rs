@@ -57,6 +57,9 @@ host_status = true
 [component.evil]
 source = "{fault}"
 sql = ["notes"]
+tools = ["task-tools"]
+[component.evil.limits]
+timeout_ms = 1500
 
 [component.task-tools]
 source = "{tools}"
@@ -77,6 +80,10 @@ struct Scenario {
 }
 
 async fn start(backend: Backend) -> Scenario {
+    start_with(backend, &[]).await
+}
+
+async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> Scenario {
     let app = App::new("");
     app.write_manifest(&manifest(&app));
     let pg = match backend {
@@ -87,6 +94,7 @@ async fn start(backend: Backend) -> Scenario {
     if let Some(pg) = &pg {
         env.push(("DATABASE_URL", pg.url.as_str()));
     }
+    env.extend_from_slice(extra);
     let host = Host::start_with(&app, &env);
     Scenario { host, app, _pg: pg }
 }
@@ -212,4 +220,108 @@ async fn hostile_component_reaches_only_its_own_database(backend: Backend) {
     assert!(host.count_logs("panicked") == 0, "{}", host.logs());
 }
 
-both_backends!(hostile_component_reaches_only_its_own_database);
+/// Budgets a component cannot exceed through the host: rows and bytes per
+/// result, open transactions, statement time (two pooled connections, so
+/// statements left running would starve the next request), instance slots.
+async fn hostile_component_cannot_exceed_its_budgets(backend: Backend) {
+    let s = start_with(
+        backend,
+        &[
+            // Two connections: both are taken by the transactions below, and
+            // by the two endless statements, which must give them back.
+            ("SPACEPORT_DB_POOL_SIZE", "2"),
+            ("SPACEPORT_SQL_MAX_ROWS", "1000"),
+            ("SPACEPORT_SQL_STATEMENT_TIMEOUT_MS", "4000"),
+        ],
+    )
+    .await;
+    let host = &s.host;
+    let endless = match backend {
+        Backend::Sqlite => {
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n, zeroblob(1000) FROM r"
+        }
+        // (A recursive CTE streams; generate_series would be materialized first.)
+        Backend::Postgres => {
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n, repeat('x', 1000) FROM r"
+        }
+    };
+    let error = refused(host, endless).await;
+    assert!(
+        error.contains("LimitExceeded(") && error.contains("1000 rows"),
+        "{error}"
+    );
+    // The connection is usable right after the cut-off.
+    assert!(exec(host, "SELECT count(*) FROM notes").await["ok"].is_object());
+
+    // Transactions hold connections: a few per instance at most.
+    let tx: Value = client()
+        .get(host.url("/evil/cap-tx"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(tx["open"], 2, "{tx}");
+    assert!(
+        tx["errors"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("LimitExceeded("),
+        "{tx}"
+    );
+
+    // A statement that never ends dies with its instance, and frees the one connection.
+    let never = match backend {
+        Backend::Sqlite => {
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+        }
+        Backend::Postgres => "SELECT pg_sleep(3600)",
+    };
+    let run_forever = || async {
+        client()
+            .post(host.url("/evil/sql-exec"))
+            .json(&json!({ "db": "notes", "statement": never }))
+            .send()
+            .await
+            .expect("request")
+            .status()
+    };
+    let (a, b) = tokio::join!(run_forever(), run_forever());
+    assert_eq!((a.as_u16(), b.as_u16()), (504, 504));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        exec(host, "SELECT count(*) FROM notes").await["ok"]["rows"],
+        1
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the next statement waited {:?} for the connection",
+        started.elapsed()
+    );
+}
+
+/// A nested tool call needs an instance slot like any request: when none is
+/// free the agent gets the typed `unavailable`, not a 500 or an overcommit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_tool_call_on_a_full_host_is_unavailable() {
+    let s = start_with(Backend::Sqlite, &[("SPACEPORT_MAX_INSTANCES", "1")]).await;
+    let answer: Value = client()
+        .get(s.host.url("/evil/cap-tools"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Unavailable(") && error.contains("slot"),
+        "{answer}"
+    );
+}
+
+both_backends!(
+    hostile_component_reaches_only_its_own_database,
+    hostile_component_cannot_exceed_its_budgets
+);

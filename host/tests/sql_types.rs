@@ -15,6 +15,9 @@ async fn connect(pg: &PgDatabase) -> Database {
         data_dir: dir.path().to_path_buf(),
         pool_size: 2,
         acquire_timeout: Duration::from_secs(5),
+        max_rows: 10_000,
+        max_bytes: 1 << 20,
+        statement_timeout_ms: 30_000,
     };
     Databases::open(&config, &[]).await.unwrap().host
 }

@@ -386,6 +386,26 @@ async fn users_cannot_touch_each_others_tasks(backend: Backend) {
     );
 }
 
+/// Without `http_tools = true`, a component's tools are for agents only: not
+/// listed, not callable over HTTP, not in the API document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_only_tools_are_not_callable_over_http() {
+    let manifest = common::default_manifest().replace("http_tools = true", "");
+    let t = TodoHost::start_manifest(Backend::Sqlite, &manifest, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let (status, body) = tool(h, &ann, "list_tasks", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_tool")),
+        "{body}"
+    );
+    let listed = common::get_json(h.url("/api/tools"), None).await;
+    assert_eq!(listed["tools"], json!([]), "{listed}");
+    let doc = common::get_json(h.url("/openapi.json"), None).await;
+    assert!(doc["paths"]["/api/{user_id}/tools/list_tasks"].is_null());
+}
+
 both_backends!(
     crud,
     validation,
@@ -456,8 +476,12 @@ async fn postgres_outage_gives_503_then_recovers_without_losing_writes() {
     assert!(!body.to_string().contains(&secret));
     let (status, body) = h.call(&ann, Method::GET, &tasks(&ann), None).await;
     assert_eq!(status, 503, "{body}");
+    // The host checks the token's user first, in its own database (on the same server).
     let (status, body) = tool(&h, &ann, "list_tasks", json!({})).await;
-    assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("database_unavailable"))
+    );
     let resp = client()
         .post(h.url("/api/auth/login"))
         .json(&json!({"email": "ann@example.com", "password": "password1"}))

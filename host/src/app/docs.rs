@@ -51,7 +51,10 @@ pub fn document(
     fragments: &BTreeMap<String, Value>,
 ) -> Value {
     let mut paths = builtin_paths();
-    for (name, entry) in tools {
+    for (name, entry) in tools
+        .iter()
+        .filter(|(_, e)| manifest.http_tools(&e.component.id))
+    {
         paths.insert(
             format!("/api/{{user_id}}/tools/{name}"),
             tool_path(name, &entry.tool.description, &entry.schema),

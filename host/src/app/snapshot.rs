@@ -78,8 +78,13 @@ impl ToolHost for App {
         arguments: String,
         caller: &RequestInfo,
     ) -> Result<String, ToolError> {
+        // A nested call is an instance like any other: it takes a slot, and a
+        // full host answers the agent `unavailable` instead of overcommitting.
+        let permit = self.runtime.try_slot().ok_or_else(|| {
+            ToolError::Unavailable("every instance slot is in use; retry shortly".into())
+        })?;
         self.runtime
-            .call_tool(&self.tools, name, arguments, caller, None)
+            .call_tool(&self.tools, name, arguments, caller, Some(permit))
             .await
             .map(|result| result.to_string())
             .map_err(|e| e.into_wit(name))

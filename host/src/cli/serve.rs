@@ -10,12 +10,12 @@ use crate::http::builtin::Builtins;
 use crate::http::server::{self, Server};
 use crate::manifest::Manifest;
 use crate::sandbox::capabilities::llm::ClientBackend;
-use crate::sandbox::capabilities::sql::{SqlBackend, SqlTransaction};
+use crate::sandbox::capabilities::sql::{RowLimits, SqlBackend, SqlTransaction};
 use crate::sandbox::capabilities::{Capabilities, HostServices};
 use crate::sandbox::runtime::Runtime;
 use crate::services::auth::Auth;
 use crate::services::databases::Databases;
-use crate::services::db::{Database, Describe, Rows, SqlError, Value};
+use crate::services::db::{Database, Describe, QueryLimits, Rows, SqlError, Value};
 use crate::services::llm::{LlmClient, LlmConfig};
 use crate::services::status::{DepState, StatusBoard};
 use anyhow::Context as _;
@@ -47,6 +47,11 @@ async fn serve(
     manifest: Manifest,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
+    let origins = config.allowed_origins();
+    for origin in &origins {
+        crate::http::cors::validate_origin(origin)
+            .map_err(|m| anyhow::anyhow!("ALLOWED_ORIGINS: {m}"))?;
+    }
     let status = Arc::new(StatusBoard::new());
     status.set_app(&manifest.application.name, &manifest.application.version);
     let auth = Arc::new(Auth::new(&config.auth, config.production())?);
@@ -61,6 +66,10 @@ async fn serve(
             .iter()
             .map(|(name, db)| (name.clone(), Arc::new(db.clone()) as Arc<dyn SqlBackend>))
             .collect(),
+        sql_limits: RowLimits {
+            max_rows: config.db.max_rows,
+            max_bytes: config.db.max_bytes,
+        },
         llm,
     };
     let db = databases.host;
@@ -76,7 +85,6 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    let origins = config.allowed_origins();
     tracing::info!(
         app = %manifest.application.name,
         pooling = runtime.pooling,
@@ -88,7 +96,6 @@ async fn serve(
     let failed = load_in_background(registry.clone(), config.watch);
     let server = Arc::new(Server {
         registry,
-        slots: Arc::new(tokio::sync::Semaphore::new(options.max_instances as usize)),
         max_body_bytes: config.max_body_bytes,
         auth: auth.clone(),
         builtins: Builtins { auth, db },
@@ -213,23 +220,34 @@ fn load_in_background(
 /// the pool reconnects when the database is back).
 fn monitor_database(db: Database, describe: Describe, status: Arc<StatusBoard>) {
     tokio::spawn(async move {
-        let location = format!("{} at {}", describe.backend, describe.location);
+        // The public /health names the state and the backend, never a host,
+        // port, database name or file path: those are logged instead.
+        let backend = describe.backend.to_string();
+        let location = describe.location;
         loop {
             match tokio::time::timeout(Duration::from_secs(2), db.ping()).await {
                 Ok(Ok(latency)) => status.report_latency(
                     "database",
                     DepState::Healthy,
-                    Some(location.clone()),
+                    Some(backend.clone()),
                     latency,
                 ),
                 Ok(Err(e)) => {
-                    status.report("database", DepState::Down, Some(format!("{location}: {e}")))
+                    tracing::warn!(error = %e, location = %location, "database ping failed");
+                    status.report(
+                        "database",
+                        DepState::Down,
+                        Some(format!("{backend}: unreachable")),
+                    )
                 }
-                Err(_) => status.report(
-                    "database",
-                    DepState::Down,
-                    Some(format!("{location}: ping timed out")),
-                ),
+                Err(_) => {
+                    tracing::warn!(location = %location, "database ping timed out");
+                    status.report(
+                        "database",
+                        DepState::Down,
+                        Some(format!("{backend}: ping timed out")),
+                    )
+                }
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
@@ -271,6 +289,10 @@ pub fn offline_services(manifest: Option<&Manifest>) -> anyhow::Result<HostServi
             .flat_map(|m| m.databases.keys())
             .map(|name| (name.clone(), Arc::new(NotConnected) as Arc<dyn SqlBackend>))
             .collect(),
+        sql_limits: RowLimits {
+            max_rows: 0,
+            max_bytes: 0,
+        },
         llm: Arc::new(ClientBackend(Arc::new(LlmClient::new(
             LlmConfig::default(),
         )?))),
@@ -282,19 +304,29 @@ struct NotConnected;
 
 #[async_trait::async_trait]
 impl SqlBackend for NotConnected {
-    async fn query(&self, _statement: &str, _params: &[Value]) -> Result<Rows, SqlError> {
+    async fn query(
+        &self,
+        _statement: &str,
+        _params: &[Value],
+        _limits: &QueryLimits,
+    ) -> Result<Rows, SqlError> {
         Err(SqlError::Unavailable(
             "not connected (offline check)".into(),
         ))
     }
 
-    async fn execute(&self, _statement: &str, _params: &[Value]) -> Result<u64, SqlError> {
+    async fn execute(
+        &self,
+        _statement: &str,
+        _params: &[Value],
+        _limits: &QueryLimits,
+    ) -> Result<u64, SqlError> {
         Err(SqlError::Unavailable(
             "not connected (offline check)".into(),
         ))
     }
 
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>, SqlError> {
+    async fn begin(&self, _limits: &QueryLimits) -> Result<Box<dyn SqlTransaction>, SqlError> {
         Err(SqlError::Unavailable(
             "not connected (offline check)".into(),
         ))

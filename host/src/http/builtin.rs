@@ -13,12 +13,11 @@ use crate::app::endpoints::Builtin;
 use crate::app::snapshot::App;
 use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, Principal};
-use crate::services::db::Database;
+use crate::services::db::{Database, SqlError, Value};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// What the host's own endpoints need.
 pub struct Builtins {
@@ -40,12 +39,7 @@ pub struct Call<'a> {
 }
 
 impl Builtins {
-    pub async fn serve(
-        &self,
-        call: Call<'_>,
-        app: &Arc<App>,
-        slots: &Arc<Semaphore>,
-    ) -> Response<Body> {
+    pub async fn serve(&self, call: Call<'_>, app: &Arc<App>) -> Response<Body> {
         let request_id = call.request_id;
         match (call.endpoint, call.principal.as_ref()) {
             (Builtin::Register | Builtin::Login, _) => self.account(&call).await,
@@ -57,7 +51,7 @@ impl Builtins {
                 docs::page(&app.manifest.application.name).into(),
             ),
             (Builtin::ListTools, _) => list_tools(app),
-            (Builtin::CallTool, Some(_)) => call_tool(&call, app, slots).await,
+            (Builtin::CallTool, Some(_)) => call_tool(&call, app).await,
             // The pipeline authenticates endpoints that need a principal.
             (Builtin::Me | Builtin::CallTool, None) => error(
                 StatusCode::UNAUTHORIZED,
@@ -66,6 +60,18 @@ impl Builtins {
                 request_id,
             ),
         }
+    }
+
+    /// Whether an account with this id exists (a token outlives its user).
+    pub async fn user_exists(&self, user_id: &str) -> Result<bool, SqlError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT 1 FROM users WHERE id = $1",
+                &[Value::Text(user_id.to_string())],
+            )
+            .await?;
+        Ok(!rows.rows.is_empty())
     }
 
     /// Register or log in, within the per-address rate limit.
@@ -87,6 +93,7 @@ fn list_tools(app: &App) -> Response<Body> {
     let tools: Vec<_> = app
         .tools
         .values()
+        .filter(|e| app.manifest.http_tools(&e.component.id))
         .map(|e| {
             serde_json::json!({
                 "name": e.tool.name,
@@ -100,7 +107,7 @@ fn list_tools(app: &App) -> Response<Body> {
 }
 
 /// `POST /api/{user_id}/tools/{name}`: the body is the arguments object.
-async fn call_tool(call: &Call<'_>, app: &Arc<App>, slots: &Arc<Semaphore>) -> Response<Body> {
+async fn call_tool(call: &Call<'_>, app: &Arc<App>) -> Response<Body> {
     let request_id = call.request_id;
     let name = call
         .params
@@ -132,7 +139,20 @@ async fn call_tool(call: &Call<'_>, app: &Arc<App>, slots: &Arc<Semaphore>) -> R
             );
         }
     };
-    let Ok(permit) = slots.clone().try_acquire_owned() else {
+    // Only tools their component's manifest entry exposes over HTTP (`http_tools = true`).
+    let exposed = app
+        .tools
+        .get(&name)
+        .is_some_and(|e| app.manifest.http_tools(&e.component.id));
+    if !exposed {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_tool",
+            &format!("no tool named `{name}` is callable over HTTP"),
+            request_id,
+        );
+    }
+    let Some(permit) = app.runtime.try_slot() else {
         return busy(request_id);
     };
     let info = RequestInfo {

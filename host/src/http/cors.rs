@@ -48,6 +48,44 @@ impl OriginRule {
     }
 }
 
+/// Check one configured origin; the message says what to write instead.
+pub fn validate_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Err(
+            "`*` would let every website call the API with your users' tokens; list the \
+             frontends instead, e.g. `https://app.example.com,https://*.vercel.app`"
+                .into(),
+        );
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err(format!(
+            "`{origin}` is not an origin: write `https://{origin}` (scheme://host[:port], no path)"
+        ));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("`{origin}`: the scheme must be http or https"));
+    }
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!(
+            "`{origin}` is not an origin: write `{scheme}://{}` (no path)",
+            rest.split('/').next().unwrap_or_default()
+        ));
+    }
+    match rest.matches('*').count() {
+        0 => Ok(()),
+        1 if rest.starts_with("*.") && rest.len() > 2 => Ok(()),
+        1 => {
+            let fixed = rest.trim_start_matches('*').trim_start_matches('.');
+            Err(format!(
+                "`{origin}`: a `*` stands for whole labels at the start of the host; write `{scheme}://*.{fixed}`"
+            ))
+        }
+        _ => Err(format!(
+            "`{origin}`: at most one `*`, as in `{scheme}://*.example.com`"
+        )),
+    }
+}
+
 /// Build the CORS layer for `origins`.
 pub fn layer(origins: &[String]) -> CorsLayer {
     let rules: Vec<OriginRule> = origins.iter().map(|o| OriginRule::parse(o)).collect();

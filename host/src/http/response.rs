@@ -67,11 +67,24 @@ pub fn unauthorized(e: TokenError, request_id: &str) -> Response<Body> {
     let code = match e {
         TokenError::Missing => "not_authenticated",
         TokenError::Expired => "token_expired",
-        TokenError::Invalid => "invalid_token",
+        TokenError::Invalid | TokenError::UnknownUser => "invalid_token",
     };
     let mut resp = error(StatusCode::UNAUTHORIZED, code, &e.to_string(), request_id);
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// 503: the database cannot be reached (recovers by itself).
+pub fn database_unavailable(request_id: &str) -> Response<Body> {
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the database is unavailable; retry shortly",
+        request_id,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 

@@ -8,14 +8,15 @@
 
 use super::builtin::{Builtins, Call};
 use super::response::{
-    Body, busy, error, forbidden, serve_error, starting, too_large, unauthorized,
+    Body, busy, database_unavailable, error, forbidden, serve_error, starting, too_large,
+    unauthorized,
 };
 use crate::app::endpoints::Builtin;
 use crate::app::registry::Registry;
 use crate::app::snapshot::{App, RouteTarget};
 use crate::manifest::routes::{RouteMatch, RoutePattern};
 use crate::sandbox::capabilities::RequestInfo;
-use crate::services::auth::{Auth, AuthPolicy, Principal};
+use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -27,7 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
@@ -36,8 +36,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Shared by every connection.
 pub struct Server {
     pub registry: Arc<Registry>,
-    /// Instance slots, shared by requests and tool calls.
-    pub slots: Arc<Semaphore>,
     pub max_body_bytes: usize,
     pub auth: Arc<Auth>,
     pub builtins: Builtins,
@@ -170,13 +168,15 @@ impl Server {
     ) -> Result<Response<Body>, Response<Body>> {
         let (parts, body) = req.into_parts();
         let params = endpoint.params(parts.uri.path());
-        let principal = self.admit(
-            endpoint.auth(),
-            endpoint.user_param(),
-            &params,
-            &parts.headers,
-            request_id,
-        )?;
+        let principal = self
+            .admit(
+                endpoint.auth(),
+                endpoint.user_param(),
+                &params,
+                &parts.headers,
+                request_id,
+            )
+            .await?;
         let body = self.read_body(body, &parts.headers, request_id).await?;
         let call = Call {
             endpoint,
@@ -187,7 +187,7 @@ impl Server {
             request_id,
             principal,
         };
-        Ok(self.builtins.serve(call, app, &self.slots).await)
+        Ok(self.builtins.serve(call, app).await)
     }
 
     /// A component route: admission, body, slot, then a fresh instance.
@@ -205,13 +205,15 @@ impl Server {
         let component = &target.component;
         let (mut parts, body) = req.into_parts();
         // Authentication is settled before the component runs or the body is read.
-        let principal = self.admit(
-            target.auth,
-            target.user_param.as_deref(),
-            &matched.params,
-            &parts.headers,
-            request_id,
-        )?;
+        let principal = self
+            .admit(
+                target.auth,
+                target.user_param.as_deref(),
+                &matched.params,
+                &parts.headers,
+                request_id,
+            )
+            .await?;
         let body = self.read_body(body, &parts.headers, request_id).await?;
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
@@ -219,7 +221,7 @@ impl Server {
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+        let Some(permit) = app.runtime.try_slot() else {
             return Err(busy(request_id));
         };
         forward_headers(
@@ -248,10 +250,11 @@ impl Server {
         )
     }
 
-    /// The caller's principal as `policy` requires or allows it (401 otherwise),
-    /// and, when the route names a `user_param`, the check that it is the
-    /// caller's own id (403 otherwise).
-    fn admit(
+    /// The caller's principal as `policy` requires or allows it (401 otherwise,
+    /// also for a validly signed token whose user no longer exists), and, when
+    /// the route names a `user_param`, the check that it is the caller's own id
+    /// (403 otherwise).
+    async fn admit(
         &self,
         policy: AuthPolicy,
         user_param: Option<&str>,
@@ -268,6 +271,16 @@ impl Server {
                     .map_err(|e| unauthorized(e, request_id))?,
             ),
         };
+        if let Some(p) = &principal {
+            match self.builtins.user_exists(&p.user_id).await {
+                Ok(true) => {}
+                Ok(false) => return Err(unauthorized(TokenError::UnknownUser, request_id)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking the token's user failed");
+                    return Err(database_unavailable(request_id));
+                }
+            }
+        }
         if let (Some(param), Some(principal)) = (user_param, &principal) {
             let owner = params
                 .iter()

@@ -127,6 +127,11 @@ pub struct ComponentConfig {
     /// Whether this component may read the host's status board (`spaceport:platform/host-status`).
     #[serde(default)]
     pub host_status: bool,
+    /// Whether this component's tools may also be called directly over HTTP
+    /// (`POST /api/{user_id}/tools/{name}`). Off by default: an agent-only tool
+    /// stays agent-only.
+    #[serde(default)]
+    pub http_tools: bool,
     /// Components whose tools this component may call through `spaceport:platform/tools`.
     #[serde(default)]
     pub tools: Vec<String>,
@@ -356,6 +361,11 @@ impl Manifest {
                 migrations: db.migrations.as_ref().map(|m| self.base_dir.join(m)),
             })
             .collect()
+    }
+
+    /// Whether the tools of component `id` may be called over HTTP.
+    pub fn http_tools(&self, id: &str) -> bool {
+        self.components.get(id).is_some_and(|c| c.http_tools)
     }
 
     /// The absolute (or manifest-relative) path of a component's `.wasm`.

@@ -43,6 +43,16 @@ pub struct AuthConfig {
         default_value = "20"
     )]
     pub login_per_minute: NonZeroU32,
+    /// The `iss` claim of issued tokens; tokens with another are refused.
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", default_value = "spaceport")]
+    pub issuer: String,
+    /// The `aud` claim of issued tokens; tokens for another audience are refused.
+    #[arg(
+        long = "jwt-audience",
+        env = "JWT_AUDIENCE",
+        default_value = "spaceport-api"
+    )]
+    pub audience: String,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy).
     #[arg(long = "trust-proxy", env = "SPACEPORT_TRUST_PROXY", default_value_t = false,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -76,6 +86,8 @@ impl Default for AuthConfig {
             algorithm: Algorithm::HS256,
             expire_minutes: 15,
             login_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            issuer: "spaceport".into(),
+            audience: "spaceport-api".into(),
             trust_proxy: false,
         }
     }
@@ -144,7 +156,12 @@ pub struct Claims {
     pub sub: String,
     pub email: String,
     pub iat: u64,
+    /// Not valid before (checked; equal to `iat` in the tokens we issue).
+    pub nbf: u64,
     pub exp: u64,
+    /// Who issued it (`JWT_ISSUER`) and for whom (`JWT_AUDIENCE`); both checked.
+    pub iss: String,
+    pub aud: String,
 }
 
 /// Why a bearer token was refused (all are 401 to the client).
@@ -156,12 +173,17 @@ pub enum TokenError {
     Expired,
     #[error("invalid token")]
     Invalid,
+    /// Validly signed, but its user no longer exists.
+    #[error("the token's user no longer exists")]
+    UnknownUser,
 }
 
 /// Issues and verifies tokens; limits login attempts.
 pub struct Auth {
     algorithm: Algorithm,
     expire: Duration,
+    issuer: String,
+    audience: String,
     trust_proxy: bool,
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -177,7 +199,10 @@ impl Auth {
         // Only the configured algorithm is accepted (so never `none`).
         validation.algorithms = vec![config.algorithm];
         validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        validation.set_issuer(&[config.issuer.as_str()]);
+        validation.set_audience(&[config.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "sub", "nbf", "iss", "aud"]);
         let quota = Quota::per_minute(config.login_per_minute);
         Ok(Self {
             encoding: EncodingKey::from_secret(&secret),
@@ -186,6 +211,8 @@ impl Auth {
             limiter: RateLimiter::keyed(quota),
             algorithm: config.algorithm,
             expire: Duration::from_secs(config.expire_minutes.saturating_mul(60)),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
             trust_proxy: config.trust_proxy,
         })
     }
@@ -201,7 +228,10 @@ impl Auth {
             sub: user_id.to_string(),
             email: email.to_string(),
             iat: now,
+            nbf: now,
             exp: now + self.expire.as_secs(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(self.algorithm),
@@ -216,10 +246,11 @@ impl Auth {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(TokenError::Missing)?;
+        // The scheme is case-insensitive (RFC 7235); one space or more may follow it.
         let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(TokenError::Missing)?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)

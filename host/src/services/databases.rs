@@ -408,7 +408,7 @@ async fn open_postgres(
     for spec in specs {
         let role = pg_role(&current, &spec.name);
         let password = pg_role_password(url, &role);
-        ensure_role(&mut admin, &role, &password, &spec.name, config.pool_size)
+        ensure_role(&mut admin, &role, &password, &spec.name, config)
             .await
             .map_err(|e| {
                 let hint = if e.to_string().contains("permission denied") {
@@ -451,8 +451,9 @@ async fn ensure_role(
     role: &str,
     password: &str,
     schema: &str,
-    pool_size: u32,
+    config: &DbConfig,
 ) -> Result<(), sqlx::Error> {
+    let pool_size = config.pool_size;
     let r = quote_ident(role);
     let create = format!(
         "DO $$ BEGIN CREATE ROLE {r} LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
@@ -466,6 +467,19 @@ async fn ensure_role(
                  CONNECTION LIMIT {} PASSWORD {}",
                 pool_size.saturating_mul(2).max(4),
                 quote_literal(password)
+            )
+            .as_str(),
+        )
+        .await?;
+    // The server stops a component's statement that outlives any deadline the
+    // host could give it, and an idle open transaction; set per role, so they
+    // hold even when the host has given up on a statement.
+    admin
+        .execute(
+            format!(
+                "ALTER ROLE {r} SET statement_timeout = {}; ALTER ROLE {r} SET idle_in_transaction_session_timeout = {}",
+                config.statement_timeout_ms,
+                config.statement_timeout_ms.saturating_mul(2)
             )
             .as_str(),
         )

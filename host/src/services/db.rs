@@ -30,6 +30,28 @@ pub struct Rows {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// Caps on one statement a component runs: rows and bytes it may read at
+/// once (the result is streamed and cut off, never buffered past them), and
+/// when it must stop.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// The instance's deadline: the statement is stopped there (SQLite's
+    /// progress handler, or the client giving up on PostgreSQL, whose
+    /// per-role `statement_timeout` stops the server side).
+    pub deadline: Option<Instant>,
+}
+
+impl QueryLimits {
+    /// No caps: for the host's own statements.
+    pub const NONE: Self = Self {
+        max_rows: usize::MAX,
+        max_bytes: usize::MAX,
+        deadline: None,
+    };
+}
+
 /// Why a statement failed. Messages come from the database and never carry
 /// the connection string.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -44,6 +66,12 @@ pub enum SqlError {
     Unavailable(String),
     #[error("the transaction is already finished")]
     TransactionClosed,
+    /// The result grew past the rows or bytes a component may read at once.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// The statement ran past its deadline (the instance's) and was stopped.
+    #[error("the statement ran past its deadline and was stopped")]
+    Timeout,
     /// The statement reaches outside what this database's user may touch
     /// (PostgreSQL `insufficient_privilege`, SQLite's authorizer).
     #[error("access denied: {0}")]
@@ -65,6 +93,24 @@ pub struct DbConfig {
     #[arg(long = "db-pool-size", env = "SPACEPORT_DB_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub pool_size: u32,
+    /// Most rows one component statement may return (cut off with `limit-exceeded` beyond).
+    #[arg(
+        long = "sql-max-rows",
+        env = "SPACEPORT_SQL_MAX_ROWS",
+        default_value_t = 10_000
+    )]
+    pub max_rows: usize,
+    /// Most bytes one component statement may return.
+    #[arg(long = "sql-max-bytes", env = "SPACEPORT_SQL_MAX_BYTES", default_value_t = 16 << 20)]
+    pub max_bytes: usize,
+    /// Server-side cap on one component statement (PostgreSQL `statement_timeout`
+    /// of each database's role); within it, a statement also stops at its instance's deadline.
+    #[arg(
+        long = "sql-statement-timeout-ms",
+        env = "SPACEPORT_SQL_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub statement_timeout_ms: u64,
     /// Milliseconds to wait for a pooled connection before answering 503.
     #[arg(long = "db-acquire-timeout-ms", env = "SPACEPORT_DB_ACQUIRE_TIMEOUT_MS", default_value = "3000",
           value_parser = parse_millis)]
@@ -297,6 +343,91 @@ impl Database {
         })
     }
 
+    /// [`Self::query`] within `limits`.
+    pub async fn query_limited(
+        &self,
+        sql: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError> {
+        match self {
+            Database::Postgres(p) => {
+                let mut conn = p.acquire().await?;
+                let result = {
+                    let stream = pg_bind(sqlx::query(sql), params).fetch(&mut *conn);
+                    within(limits.deadline, collect_stream(stream, pg_value, limits)).await
+                };
+                if matches!(result, Err(SqlError::LimitExceeded(_) | SqlError::Timeout)) {
+                    // The server may still be sending rows or running the statement:
+                    // close this connection (the server aborts on its next write)
+                    // rather than hand a busy one back to the pool.
+                    drop(conn.detach());
+                }
+                result
+            }
+            Database::Sqlite(p) => {
+                let mut conn = p.acquire().await?;
+                arm(&mut conn, limits.deadline).await?;
+                let stream = sqlite_bind(sqlx::query(sql), params).fetch(&mut *conn);
+                within(
+                    limits.deadline,
+                    collect_stream(stream, sqlite_value, limits),
+                )
+                .await
+            }
+        }
+    }
+
+    /// [`Self::execute`] within `deadline`.
+    pub async fn execute_limited(
+        &self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<u64, SqlError> {
+        match self {
+            Database::Postgres(p) => {
+                let mut conn = p.acquire().await?;
+                let result = within(deadline, async {
+                    Ok(pg_bind(sqlx::query(sql), params)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected())
+                })
+                .await;
+                if matches!(result, Err(SqlError::Timeout)) {
+                    drop(conn.detach());
+                }
+                result
+            }
+            Database::Sqlite(p) => {
+                let mut conn = p.acquire().await?;
+                arm(&mut conn, deadline).await?;
+                within(deadline, async {
+                    Ok(sqlite_bind(sqlx::query(sql), params)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected())
+                })
+                .await
+            }
+        }
+    }
+
+    /// [`Self::begin`], its statements stopped at `deadline`.
+    pub async fn begin_limited(&self, deadline: Option<Instant>) -> Result<Transaction, SqlError> {
+        match self {
+            Database::Postgres(p) => Ok(Transaction::Postgres(
+                within(deadline, async { Ok(p.begin().await?) }).await?,
+            )),
+            Database::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                arm(&mut tx, deadline).await?;
+                Ok(Transaction::Sqlite(tx))
+            }
+        }
+    }
+
     /// Round-trip time of `SELECT 1`.
     pub async fn ping(&self) -> Result<Duration, SqlError> {
         let start = Instant::now();
@@ -332,6 +463,39 @@ impl Transaction {
                 .await?
                 .rows_affected(),
         })
+    }
+
+    /// [`Self::query`] within `limits`.
+    pub async fn query_limited(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError> {
+        match self {
+            Transaction::Postgres(t) => {
+                let stream = pg_bind(sqlx::query(sql), params).fetch(&mut **t);
+                within(limits.deadline, collect_stream(stream, pg_value, limits)).await
+            }
+            Transaction::Sqlite(t) => {
+                let stream = sqlite_bind(sqlx::query(sql), params).fetch(&mut **t);
+                within(
+                    limits.deadline,
+                    collect_stream(stream, sqlite_value, limits),
+                )
+                .await
+            }
+        }
+    }
+
+    /// [`Self::execute`] within `deadline`.
+    pub async fn execute_limited(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<u64, SqlError> {
+        within(deadline, self.execute(sql, params)).await
     }
 
     pub async fn commit(self) -> Result<(), SqlError> {
@@ -374,8 +538,12 @@ impl From<sqlx::Error> for SqlError {
                     _ => {
                         let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                         let lower = message.to_ascii_lowercase();
+                        // 57014: query_canceled (statement_timeout); 9: SQLITE_INTERRUPT
+                        // (the progress handler stopped it at its deadline).
+                        if code == "57014" || code == "9" || lower == "interrupted" {
+                            SqlError::Timeout
                         // 42501: insufficient_privilege; 23: SQLITE_AUTH (the authorizer said no).
-                        if code == "42501"
+                        } else if code == "42501"
                             || code == "23"
                             || lower.contains("not authorized")
                             || lower.contains("authorization denied")
@@ -485,6 +653,74 @@ fn collect<R: Row>(
         let values = (0..row.columns().len())
             .map(|i| decode(row, i))
             .collect::<Result<Vec<_>, _>>()?;
+        out.rows.push(values);
+    }
+    Ok(out)
+}
+
+/// Stop a SQLite connection's statements at `deadline` (or never): its
+/// progress handler is checked every few thousand VM steps. Set on every
+/// checkout, so a handler left by an earlier user never applies.
+async fn arm(conn: &mut sqlx::SqliteConnection, deadline: Option<Instant>) -> Result<(), SqlError> {
+    let mut handle = conn.lock_handle().await?;
+    match deadline {
+        Some(deadline) => handle.set_progress_handler(4_000, move || Instant::now() < deadline),
+        None => handle.remove_progress_handler(),
+    }
+    Ok(())
+}
+
+/// `fut`, or [`SqlError::Timeout`] at `deadline`.
+async fn within<T>(
+    deadline: Option<Instant>,
+    fut: impl Future<Output = Result<T, SqlError>>,
+) -> Result<T, SqlError> {
+    match deadline {
+        None => fut.await,
+        Some(d) => tokio::time::timeout_at(d.into(), fut)
+            .await
+            .unwrap_or(Err(SqlError::Timeout)),
+    }
+}
+
+/// Rows from a stream, cut off (with [`SqlError::LimitExceeded`]) past the
+/// limits, so a huge result is never held in host memory.
+async fn collect_stream<'a, R: Row>(
+    mut stream: futures_util::stream::BoxStream<'a, Result<R, sqlx::Error>>,
+    decode: fn(&R, usize) -> Result<Value, SqlError>,
+    limits: &QueryLimits,
+) -> Result<Rows, SqlError> {
+    use futures_util::StreamExt;
+    let mut out = Rows::default();
+    let mut bytes = 0usize;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if out.columns.is_empty() {
+            out.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+        }
+        if out.rows.len() >= limits.max_rows {
+            return Err(SqlError::LimitExceeded(format!(
+                "the result has more than {} rows; page it with LIMIT/OFFSET or a narrower WHERE",
+                limits.max_rows
+            )));
+        }
+        let values = (0..row.columns().len())
+            .map(|i| decode(&row, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        bytes += values
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t.len() + 8,
+                Value::Blob(b) => b.len() + 8,
+                _ => 8,
+            })
+            .sum::<usize>();
+        if bytes > limits.max_bytes {
+            return Err(SqlError::LimitExceeded(format!(
+                "the result is larger than {} bytes; select fewer rows or columns",
+                limits.max_bytes
+            )));
+        }
         out.rows.push(values);
     }
     Ok(out)

@@ -189,7 +189,15 @@ impl LlmClient {
             let (retryable, error, retry_after) = match sent {
                 Err(_) => return Err(LlmError::Timeout(self.config.timeout)),
                 Ok(Err(e)) if e.is_timeout() => return Err(LlmError::Timeout(self.config.timeout)),
-                Ok(Err(e)) => (true, LlmError::Unavailable(describe(&e)), None),
+                Ok(Err(e)) => {
+                    // The full error names the provider's URL: the log gets it, the caller does not.
+                    tracing::warn!(error = %describe(&e), "LLM provider unreachable");
+                    (
+                        true,
+                        LlmError::Unavailable("cannot reach the provider".into()),
+                        None,
+                    )
+                }
                 Ok(Ok(resp)) if resp.status().is_success() => return Ok(resp),
                 Ok(Ok(resp)) => {
                     let status = resp.status();
@@ -198,16 +206,16 @@ impl LlmClient {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
-                    let detail = provider_message(resp).await;
+                    // The provider's body may echo the request or name its
+                    // internals: it goes to the log, the caller gets the status.
+                    let body = provider_message(resp).await;
+                    tracing::warn!(status = status.as_u16(), provider_message = %body, "LLM provider refused the call");
+                    let detail = format!("the provider answered HTTP {}", status.as_u16());
                     match status.as_u16() {
                         401 | 403 => return Err(LlmError::Unauthorized(detail)),
                         429 => (true, LlmError::RateLimited(detail), retry_after),
-                        500..=599 => (
-                            true,
-                            LlmError::Unavailable(format!("{status}: {detail}")),
-                            retry_after,
-                        ),
-                        _ => return Err(LlmError::InvalidRequest(format!("{status}: {detail}"))),
+                        500..=599 => (true, LlmError::Unavailable(detail), retry_after),
+                        _ => return Err(LlmError::InvalidRequest(detail)),
                     }
                 }
             };
@@ -230,7 +238,10 @@ impl LlmClient {
         let value: Value = tokio::time::timeout(self.config.timeout, resp.json())
             .await
             .map_err(|_| LlmError::Timeout(self.config.timeout))?
-            .map_err(|e| LlmError::BadResponse(describe(&e)))?;
+            .map_err(|e| {
+                tracing::warn!(error = %describe(&e), "LLM answer unreadable");
+                LlmError::BadResponse("the answer is not valid JSON".into())
+            })?;
         parse_completion(&value)
     }
 
@@ -267,7 +278,8 @@ impl LlmClient {
                             "the stream ended before the completion finished".into(),
                         )),
                         Ok(Some(Err(e))) => {
-                            Err(LlmError::Unavailable(format!("the stream broke: {e}")))
+                            tracing::warn!(error = %e, "LLM stream broke");
+                            Err(LlmError::Unavailable("the stream broke".into()))
                         }
                         Ok(Some(Ok(event))) => Ok(event),
                     };
@@ -309,10 +321,10 @@ impl LlmClient {
     ) -> Result<Vec<Vec<f32>>, LlmError> {
         let body = json!({ "model": model.unwrap_or_else(|| self.config.embedding_model.clone()), "input": inputs });
         let resp = self.post("/embeddings", &body, true).await?;
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| LlmError::BadResponse(describe(&e)))?;
+        let value: Value = resp.json().await.map_err(|e| {
+            tracing::warn!(error = %describe(&e), "LLM embeddings answer unreadable");
+            LlmError::BadResponse("the answer is not valid JSON".into())
+        })?;
         let data = value["data"]
             .as_array()
             .ok_or_else(|| LlmError::BadResponse("no `data` array".into()))?;

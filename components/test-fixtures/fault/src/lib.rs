@@ -99,6 +99,18 @@ impl Handler for Fault {
                     Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
                 }
             }
+            // Open transactions without closing them: the host caps how many.
+            "cap-tx" => {
+                let mut open = Vec::new();
+                let mut errors = Vec::new();
+                for _ in 0..4 {
+                    match sql::begin("notes") {
+                        Ok(tx) => open.push(tx),
+                        Err(e) => errors.push(format!("{e:?}")),
+                    }
+                }
+                Response::json(200, &json!({ "open": open.len(), "errors": errors }))
+            }
             // These two have no error channel: without the grant they trap.
             "cap-status" => Response::json(200, &json!({ "ok": host_status::get().app_name })),
             "cap-whoami" => {

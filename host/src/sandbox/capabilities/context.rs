@@ -30,7 +30,12 @@ impl Capability for Context {
         Ok(component.context)
     }
 
-    fn instance(&self, grant: &bool, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &bool,
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State {
             granted: *grant,
             request: request.clone(),

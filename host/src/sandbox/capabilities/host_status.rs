@@ -35,7 +35,12 @@ impl Capability for HostStatus {
         Ok(component.host_status)
     }
 
-    fn instance(&self, grant: &bool, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &bool,
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State {
             board: grant.then(|| self.board.clone()),
             component: request.component_id.clone(),

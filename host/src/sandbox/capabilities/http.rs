@@ -37,7 +37,12 @@ impl Capability for Http {
         Ok(component.allowed_outbound_hosts.iter().cloned().collect())
     }
 
-    fn instance(&self, grant: &Self::Grant, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &Self::Grant,
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State {
             ctx: WasiHttpCtx::new(),
             hooks: OutboundPolicy {

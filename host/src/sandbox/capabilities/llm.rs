@@ -99,7 +99,12 @@ impl Capability for Llm {
         Ok(component.llm)
     }
 
-    fn instance(&self, grant: &bool, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &bool,
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State {
             component: request.component_id.clone(),
             backend: grant.then(|| self.backend.clone()),

@@ -39,6 +39,7 @@ use crate::services::auth::Principal;
 use crate::services::status::StatusBoard;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::{Linker, ResourceTable};
 
 pub mod context;
@@ -160,8 +161,13 @@ pub trait Capability: Send + Sync + 'static {
     /// what this host actually has.
     fn grant(&self, id: &str, component: &ComponentConfig) -> Result<Self::Grant, GrantError>;
 
-    /// Build the state for one instance serving `request`.
-    fn instance(&self, grant: &Self::Grant, request: &Arc<RequestInfo>) -> Self::State;
+    /// Build the state for one instance serving `request`, which must finish by `deadline`.
+    fn instance(
+        &self,
+        grant: &Self::Grant,
+        request: &Arc<RequestInfo>,
+        deadline: Instant,
+    ) -> Self::State;
 }
 
 macro_rules! capabilities {
@@ -206,11 +212,12 @@ macro_rules! capabilities {
                 grants: &Grants,
                 request: &Arc<RequestInfo>,
                 limits: MemoryLimiter,
+                deadline: Instant,
             ) -> InstanceState {
                 InstanceState {
                     table: ResourceTable::new(),
                     limits,
-                    $($field: self.$field.instance(&grants.$field, request),)*
+                    $($field: self.$field.instance(&grants.$field, request, deadline),)*
                 }
             }
         }
@@ -233,6 +240,8 @@ pub struct HostServices {
     pub status: Arc<StatusBoard>,
     /// The databases this host opened, by the name a manifest grants.
     pub databases: BTreeMap<String, Arc<dyn sql::SqlBackend>>,
+    /// Rows and bytes one statement may return.
+    pub sql_limits: sql::RowLimits,
     pub llm: Arc<dyn llm::LlmBackend>,
 }
 
@@ -249,6 +258,7 @@ impl Capabilities {
             },
             sql: sql::Sql {
                 databases: services.databases,
+                limits: services.sql_limits,
             },
             llm: llm::Llm {
                 backend: services.llm,

@@ -7,55 +7,100 @@ use super::bindings::sql::{
 };
 use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
-use crate::services::db::{self, Database, Rows, SqlError, Value};
+use crate::services::db::{self, Database, QueryLimits, Rows, SqlError, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 /// A database as the sql capability sees it. [`Database`] (the host's
 /// SQLite/PostgreSQL pools) is the default; a test or another engine plugs in here.
+/// Every statement comes with its [`QueryLimits`]: a backend streams results
+/// and stops at them rather than buffering.
 #[async_trait::async_trait]
 pub trait SqlBackend: Send + Sync + 'static {
     /// Run a statement that returns rows.
-    async fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, SqlError>;
+    async fn query(
+        &self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError>;
     /// Run a statement; returns rows affected.
-    async fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, SqlError>;
+    async fn execute(
+        &self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<u64, SqlError>;
     /// Start a transaction holding one connection until it ends.
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>, SqlError>;
+    async fn begin(&self, limits: &QueryLimits) -> Result<Box<dyn SqlTransaction>, SqlError>;
 }
 
 /// An open transaction of a [`SqlBackend`]. Dropping it rolls it back.
 #[async_trait::async_trait]
 pub trait SqlTransaction: Send + 'static {
-    async fn query(&mut self, statement: &str, params: &[Value]) -> Result<Rows, SqlError>;
-    async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError>;
+    async fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError>;
+    async fn execute(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<u64, SqlError>;
     async fn commit(self: Box<Self>) -> Result<(), SqlError>;
     async fn rollback(self: Box<Self>) -> Result<(), SqlError>;
 }
 
 #[async_trait::async_trait]
 impl SqlBackend for Database {
-    async fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, SqlError> {
-        Database::query(self, statement, params).await
+    async fn query(
+        &self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError> {
+        self.query_limited(statement, params, limits).await
     }
 
-    async fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        Database::execute(self, statement, params).await
+    async fn execute(
+        &self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<u64, SqlError> {
+        self.execute_limited(statement, params, limits.deadline)
+            .await
     }
 
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>, SqlError> {
-        Ok(Box::new(Database::begin(self).await?))
+    async fn begin(&self, limits: &QueryLimits) -> Result<Box<dyn SqlTransaction>, SqlError> {
+        Ok(Box::new(self.begin_limited(limits.deadline).await?))
     }
 }
 
 #[async_trait::async_trait]
 impl SqlTransaction for db::Transaction {
-    async fn query(&mut self, statement: &str, params: &[Value]) -> Result<Rows, SqlError> {
-        db::Transaction::query(self, statement, params).await
+    async fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<Rows, SqlError> {
+        self.query_limited(statement, params, limits).await
     }
 
-    async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        db::Transaction::execute(self, statement, params).await
+    async fn execute(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<u64, SqlError> {
+        self.execute_limited(statement, params, limits.deadline)
+            .await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), SqlError> {
@@ -67,15 +112,29 @@ impl SqlTransaction for db::Transaction {
     }
 }
 
+/// Rows and bytes one statement may return to a component.
+#[derive(Debug, Clone, Copy)]
+pub struct RowLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+/// Transactions one instance may hold open at once (each holds a pooled connection).
+pub const MAX_OPEN_TRANSACTIONS: usize = 2;
+
 /// The sql capability: the databases the host opened, by name.
 pub struct Sql {
     pub databases: BTreeMap<String, Arc<dyn SqlBackend>>,
+    pub limits: RowLimits,
 }
 
 /// Per-instance state: the granted databases.
 pub struct State {
     component: Arc<str>,
     databases: Arc<BTreeMap<String, Arc<dyn SqlBackend>>>,
+    limits: QueryLimits,
+    /// Transactions begun and not yet committed, rolled back or dropped.
+    open: usize,
 }
 
 /// What the bindings see: this capability's state and the instance's resource table.
@@ -126,10 +185,21 @@ impl Capability for Sql {
         Ok(Arc::new(granted))
     }
 
-    fn instance(&self, grant: &Self::Grant, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &Self::Grant,
+        request: &Arc<RequestInfo>,
+        deadline: Instant,
+    ) -> State {
         State {
             component: request.component_id.clone(),
             databases: grant.clone(),
+            limits: QueryLimits {
+                max_rows: self.limits.max_rows,
+                max_bytes: self.limits.max_bytes,
+                deadline: Some(deadline),
+            },
+            open: 0,
         }
     }
 }
@@ -165,12 +235,15 @@ impl View<'_> {
         &mut self,
         handle: &Resource<TransactionHandle>,
     ) -> Result<Box<dyn SqlTransaction>, WitError> {
-        self.table
+        let tx = self
+            .table
             .get_mut(handle)
             .map_err(|e| WitError::Other(e.to_string()))?
             .0
             .take()
-            .ok_or(WitError::TransactionClosed)
+            .ok_or(WitError::TransactionClosed)?;
+        self.state.open = self.state.open.saturating_sub(1);
+        Ok(tx)
     }
 }
 
@@ -181,9 +254,10 @@ impl Host for View<'_> {
         statement: String,
         params: Vec<WitValue>,
     ) -> Result<QueryResult, WitError> {
+        let limits = self.state.limits;
         let rows = self
             .database(&db)?
-            .query(&statement, &from_wit(params))
+            .query(&statement, &from_wit(params), &limits)
             .await?;
         Ok(to_wit(rows))
     }
@@ -194,17 +268,28 @@ impl Host for View<'_> {
         statement: String,
         params: Vec<WitValue>,
     ) -> Result<u64, WitError> {
+        let limits = self.state.limits;
         Ok(self
             .database(&db)?
-            .execute(&statement, &from_wit(params))
+            .execute(&statement, &from_wit(params), &limits)
             .await?)
     }
 
     async fn begin(&mut self, db: String) -> Result<Resource<TransactionHandle>, WitError> {
-        let tx = self.database(&db)?.begin().await?;
-        self.table
+        // Each open transaction holds a pooled connection: a few per instance at most.
+        if self.state.open >= MAX_OPEN_TRANSACTIONS {
+            return Err(WitError::LimitExceeded(format!(
+                "at most {MAX_OPEN_TRANSACTIONS} transactions may be open at once; commit or roll back one first"
+            )));
+        }
+        let limits = self.state.limits;
+        let tx = self.database(&db)?.begin(&limits).await?;
+        let handle = self
+            .table
             .push(TransactionHandle(Some(tx)))
-            .map_err(|e| WitError::Other(e.to_string()))
+            .map_err(|e| WitError::Other(e.to_string()))?;
+        self.state.open += 1;
+        Ok(handle)
     }
 }
 
@@ -215,9 +300,10 @@ impl HostTransaction for View<'_> {
         statement: String,
         params: Vec<WitValue>,
     ) -> Result<QueryResult, WitError> {
+        let limits = self.state.limits;
         let rows = self
             .transaction(&tx)?
-            .query(&statement, &from_wit(params))
+            .query(&statement, &from_wit(params), &limits)
             .await?;
         Ok(to_wit(rows))
     }
@@ -228,9 +314,10 @@ impl HostTransaction for View<'_> {
         statement: String,
         params: Vec<WitValue>,
     ) -> Result<u64, WitError> {
+        let limits = self.state.limits;
         Ok(self
             .transaction(&tx)?
-            .execute(&statement, &from_wit(params))
+            .execute(&statement, &from_wit(params), &limits)
             .await?)
     }
 
@@ -244,7 +331,9 @@ impl HostTransaction for View<'_> {
 
     async fn drop(&mut self, tx: Resource<TransactionHandle>) -> wasmtime::Result<()> {
         // Dropping an open sqlx transaction rolls it back on its connection.
-        self.table.delete(tx)?;
+        if self.table.delete(tx)?.0.is_some() {
+            self.state.open = self.state.open.saturating_sub(1);
+        }
         Ok(())
     }
 }
@@ -285,6 +374,10 @@ fn to_wit(rows: Rows) -> QueryResult {
     }
 }
 
+fn e_text_timeout() -> String {
+    SqlError::Timeout.to_string()
+}
+
 impl From<SqlError> for WitError {
     fn from(e: SqlError) -> Self {
         match e {
@@ -294,6 +387,8 @@ impl From<SqlError> for WitError {
             SqlError::Unavailable(m) => WitError::Unavailable(m),
             SqlError::TransactionClosed => WitError::TransactionClosed,
             SqlError::Denied(m) => WitError::AccessDenied(m),
+            SqlError::LimitExceeded(m) => WitError::LimitExceeded(m),
+            SqlError::Timeout => WitError::Timeout(e_text_timeout()),
             SqlError::Other(m) => WitError::Other(m),
         }
     }

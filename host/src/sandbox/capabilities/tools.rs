@@ -51,7 +51,12 @@ impl Capability for Tools {
         Ok(component.tools.iter().cloned().collect())
     }
 
-    fn instance(&self, grant: &Self::Grant, request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &Self::Grant,
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State {
             granted: grant.clone(),
             request: request.clone(),

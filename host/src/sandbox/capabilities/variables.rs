@@ -42,7 +42,12 @@ impl Capability for Variables {
         Ok(Arc::new(component.variables.clone()))
     }
 
-    fn instance(&self, grant: &Self::Grant, _request: &Arc<RequestInfo>) -> State {
+    fn instance(
+        &self,
+        grant: &Self::Grant,
+        _request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> State {
         State(grant.clone())
     }
 }

@@ -39,7 +39,12 @@ impl Capability for Wasi {
         Ok(())
     }
 
-    fn instance(&self, _grant: &(), request: &Arc<RequestInfo>) -> WasiCtx {
+    fn instance(
+        &self,
+        _grant: &(),
+        request: &Arc<RequestInfo>,
+        _deadline: std::time::Instant,
+    ) -> WasiCtx {
         WasiCtx::builder()
             .stdout(ComponentOutput::new(&request.component_id, Channel::Stdout))
             .stderr(ComponentOutput::new(&request.component_id, Channel::Stderr))

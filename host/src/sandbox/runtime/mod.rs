@@ -118,9 +118,14 @@ pub enum LoadError {
     },
 }
 
-/// The engine, the linker with every capability, and the compile cache.
+/// The engine, the linker with every capability, the compile cache, and the
+/// instance slots.
 pub struct Runtime {
     engine: Engine,
+    /// One permit per live instance, whoever started it (a request, a tool
+    /// call over HTTP, or an agent's nested tool call), so nothing can run
+    /// more instances than `max_instances`.
+    slots: Arc<tokio::sync::Semaphore>,
     linker: Linker<InstanceState>,
     caps: Capabilities,
     cache: ArtifactCache,
@@ -139,12 +144,20 @@ impl Runtime {
         );
         start_epoch_ticker(&engine);
         Ok(Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                options.max_instances.max(1) as usize
+            )),
             engine,
             linker,
             caps,
             cache,
             pooling,
         })
+    }
+
+    /// An instance slot, if one is free (callers answer `busy` otherwise).
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
     }
 
     /// Compile (or load from cache), link and pre-instantiate one component.
@@ -293,7 +306,9 @@ impl Runtime {
         deadline: Instant,
     ) -> Store<InstanceState> {
         let memory = MemoryLimiter::new((component.limits.memory_mb as usize) << 20);
-        let state = self.caps.instance_state(&component.grants, info, memory);
+        let state = self
+            .caps
+            .instance_state(&component.grants, info, memory, deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to tokio on every tick until the deadline, so a spinning guest
