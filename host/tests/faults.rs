@@ -212,3 +212,42 @@ async fn when_every_slot_is_busy_requests_get_503_with_retry_after() {
     let resp = c.get(host.url("/health")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// One component cannot take every instance slot: past its `max_concurrent`
+/// its requests get 503 `busy`, while other components keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_component_over_its_max_concurrent_is_busy_while_others_answer() {
+    let app = App::new(&fault_manifest(
+        &wasm("fault"),
+        &wasm("health"),
+        "max_concurrent = 2",
+    ));
+    let host = Host::start(&app);
+    let c = client();
+    let sleepers: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, url) = (c.clone(), host.url("/fault/sleep?ms=800"));
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = c.get(host.url("/fault/sleep?ms=10")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "busy");
+    assert!(
+        body["detail"].as_str().unwrap().contains("max_concurrent"),
+        "{body}"
+    );
+    // Another component is not affected.
+    assert_eq!(
+        c.get(host.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    for s in sleepers {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    let resp = c.get(host.url("/fault/sleep?ms=10")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

@@ -40,7 +40,6 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
         component_id: component.id.clone(),
         ..RequestInfo::default()
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(1000));
     let pre = component
         .pre
         .clone()
@@ -67,7 +66,9 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
                 .uri("http://localhost/health")
                 .header("host", "localhost")
                 .body(Full::new(bytes::Bytes::new()))?;
-            let permit = slots.clone().acquire_owned().await?;
+            let permit = runtime
+                .try_slot(&component)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let resp = runtime
                 .serve(&component, info.clone(), req, permit)
                 .await

@@ -1,5 +1,5 @@
 //! The baseline for the task benchmark: `POST /api/{user}/tasks` and
-//! `GET /api/{user}/tasks` handled natively with Spaceport's own pool
+//! `GET /api/{user}/tasks` handled natively with Spaceport's own pools
 //! (`spaceport::db`), JWT check (`spaceport::auth`) and the same SQL the
 //! task-tools component runs — everything but the WebAssembly.
 //!
@@ -44,6 +44,8 @@ async fn main() -> anyhow::Result<()> {
         .named
         .remove("tasks")
         .ok_or_else(|| anyhow::anyhow!("the tasks database did not open"))?;
+    // Accounts: the host checks a token's user still exists; so does the baseline.
+    let host = databases.host;
     let auth = Arc::new(Auth::new(&auth, false)?);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!(
@@ -53,11 +55,11 @@ async fn main() -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let (db, auth) = (db.clone(), auth.clone());
+        let (db, host, auth) = (db.clone(), host.clone(), auth.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let (db, auth) = (db.clone(), auth.clone());
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &db, &auth).await) }
+                let (db, host, auth) = (db.clone(), host.clone(), auth.clone());
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &db, &host, &auth).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -94,12 +96,29 @@ fn tasks(rows: &Rows) -> Vec<Json> {
 async fn handle(
     req: Request<hyper::body::Incoming>,
     db: &Database,
+    host: &Database,
     auth: &Auth,
 ) -> Response<Full<Bytes>> {
     let principal = match auth.verify(req.headers()) {
         Ok(p) => p,
         Err(e) => return reply(StatusCode::UNAUTHORIZED, &json!({"error": e.to_string()})),
     };
+    match host
+        .query(
+            "SELECT 1 FROM users WHERE id = $1",
+            &[Value::Text(principal.user_id.clone())],
+        )
+        .await
+    {
+        Ok(rows) if !rows.rows.is_empty() => {}
+        Ok(_) => return reply(StatusCode::UNAUTHORIZED, &json!({"error": "invalid_token"})),
+        Err(e) => {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": e.to_string()}),
+            );
+        }
+    }
     let path: Vec<&str> = req
         .uri()
         .path()

@@ -80,9 +80,13 @@ impl ToolHost for App {
     ) -> Result<String, ToolError> {
         // A nested call is an instance like any other: it takes a slot, and a
         // full host answers the agent `unavailable` instead of overcommitting.
-        let permit = self.runtime.try_slot().ok_or_else(|| {
-            ToolError::Unavailable("every instance slot is in use; retry shortly".into())
-        })?;
+        let Some(entry) = self.tools.get(name) else {
+            return Err(ToolError::UnknownTool(name.to_string()));
+        };
+        let permit = self
+            .runtime
+            .try_slot(&entry.component)
+            .map_err(|busy| ToolError::Unavailable(busy.to_string()))?;
         self.runtime
             .call_tool(&self.tools, name, arguments, caller, Some(permit))
             .await

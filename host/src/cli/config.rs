@@ -52,6 +52,14 @@ pub struct HostConfig {
     /// Largest request body in bytes (413 beyond).
     #[arg(long = "max-body-bytes", env = "SPACEPORT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request's headers (the connection is closed beyond).
+    #[arg(long = "header-timeout-secs", env = "SPACEPORT_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send a whole request body (408 beyond).
+    #[arg(long = "body-timeout-secs", env = "SPACEPORT_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
     /// Seconds to drain in-flight requests on SIGTERM.
     #[arg(
         long = "shutdown-timeout-secs",

@@ -73,7 +73,8 @@ async fn serve(
         llm,
     };
     let db = databases.host;
-    let options = config.engine.options(&config.db.data_dir);
+    let mut options = config.engine.options(&config.db.data_dir);
+    fit_instances_to_descriptors(&mut options.max_instances);
     let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
     let registry = Arc::new(Registry::new(
         runtime.clone(),
@@ -97,8 +98,14 @@ async fn serve(
     let server = Arc::new(Server {
         registry,
         max_body_bytes: config.max_body_bytes,
+        body_timeout: Duration::from_secs(config.body_timeout_secs),
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
         auth: auth.clone(),
-        builtins: Builtins { auth, db },
+        builtins: Builtins {
+            auth,
+            db,
+            status: status.clone(),
+        },
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let shutdown = async move {
@@ -126,6 +133,37 @@ async fn serve(
         return Err(e.context("loading the application failed"));
     }
     Ok(())
+}
+
+/// Raise the soft open-file limit to the hard one (logging both), and keep
+/// `max_instances` within what it allows: a streaming instance holds two
+/// descriptors (the client's connection and the model API's), and the pools,
+/// the listener and the compile cache need some. Running out would turn
+/// accepts and database opens into errors; a full host answers 503 `busy`.
+fn fit_instances_to_descriptors(max_instances: &mut u32) {
+    let (soft, hard) = match rlimit::Resource::NOFILE.get() {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            return;
+        }
+    };
+    let raised = rlimit::increase_nofile_limit(hard).unwrap_or(soft);
+    tracing::info!(
+        soft_before = soft,
+        hard,
+        soft_now = raised,
+        "open-file limit"
+    );
+    let fits = raised.saturating_sub(256) / 2;
+    if u64::from(*max_instances) > fits {
+        tracing::warn!(
+            configured = *max_instances,
+            allowed = fits,
+            "SPACEPORT_MAX_INSTANCES exceeds what the open-file limit allows; using the smaller number"
+        );
+        *max_instances = u32::try_from(fits.max(1)).unwrap_or(u32::MAX);
+    }
 }
 
 /// Open (and migrate) the host's database and the manifest's, warn about

@@ -86,6 +86,30 @@ fn db_error(e: SqlError, request_id: &str) -> Reject {
     }
 }
 
+/// Argon2 runs at most two at a time (each takes ~19 MiB and a core for tens
+/// of milliseconds), so a burst of logins from many addresses queues instead
+/// of exhausting memory and the blocking pool; a long queue answers 503.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+async fn hashing_slot(request_id: &str) -> Result<tokio::sync::SemaphorePermit<'static>, Reject> {
+    match tokio::time::timeout(std::time::Duration::from_secs(5), HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once; retry shortly",
+                request_id,
+            );
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            Err(resp)
+        }
+    }
+}
+
 fn normalize_email(email: &str) -> Option<String> {
     let email = email.trim().to_lowercase();
     let (local, domain) = email.split_once('@')?;
@@ -146,7 +170,8 @@ async fn register_inner(
             request_id,
         ));
     }
-    // Hashing is deliberately slow: keep it off the async workers.
+    // Hashing is deliberately slow: keep it off the async workers, a few at a time.
+    let _hashing = hashing_slot(request_id).await?;
     let hash = tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2::Argon2::default()
@@ -233,6 +258,7 @@ async fn login_inner(
         Some(Value::Text(h)) => h.clone(),
         _ => dummy_hash().to_string(),
     };
+    let _hashing = hashing_slot(request_id).await?;
     let verified = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {

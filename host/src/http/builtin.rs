@@ -14,6 +14,7 @@ use crate::app::snapshot::App;
 use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, Principal};
 use crate::services::db::{Database, SqlError, Value};
+use crate::services::status::StatusBoard;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use std::net::SocketAddr;
@@ -24,6 +25,8 @@ pub struct Builtins {
     pub auth: Arc<Auth>,
     /// The host's own database (accounts).
     pub db: Database,
+    /// Where an unreachable database is reported the moment a request sees it.
+    pub status: Arc<StatusBoard>,
 }
 
 /// One call of a built-in endpoint, after the pipeline's checks.
@@ -70,7 +73,8 @@ impl Builtins {
                 "SELECT 1 FROM users WHERE id = $1",
                 &[Value::Text(user_id.to_string())],
             )
-            .await?;
+            .await
+            .inspect_err(|_| self.status.report_failure("database"))?;
         Ok(!rows.rows.is_empty())
     }
 
@@ -140,20 +144,21 @@ async fn call_tool(call: &Call<'_>, app: &Arc<App>) -> Response<Body> {
         }
     };
     // Only tools their component's manifest entry exposes over HTTP (`http_tools = true`).
-    let exposed = app
+    let Some(entry) = app
         .tools
         .get(&name)
-        .is_some_and(|e| app.manifest.http_tools(&e.component.id));
-    if !exposed {
+        .filter(|e| app.manifest.http_tools(&e.component.id))
+    else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_tool",
             &format!("no tool named `{name}` is callable over HTTP"),
             request_id,
         );
-    }
-    let Some(permit) = app.runtime.try_slot() else {
-        return busy(request_id);
+    };
+    let permit = match app.runtime.try_slot(&entry.component) {
+        Ok(permit) => permit,
+        Err(e) => return busy(&e.to_string(), request_id),
     };
     let info = RequestInfo {
         request_id: request_id.to_string(),

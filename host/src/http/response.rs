@@ -49,14 +49,9 @@ pub fn too_large(limit: usize, request_id: &str) -> Response<Body> {
     )
 }
 
-/// 503 + `Retry-After`: every instance slot is taken.
-pub fn busy(request_id: &str) -> Response<Body> {
-    let mut resp = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        "every instance slot is in use; retry shortly",
-        request_id,
-    );
+/// 503 + `Retry-After`: the host's or the component's instance slots are taken.
+pub fn busy(detail: &str, request_id: &str) -> Response<Body> {
+    let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "busy", detail, request_id);
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp

@@ -37,6 +37,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Server {
     pub registry: Arc<Registry>,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a whole request body (408 beyond),
+    /// so a slow client cannot hold a connection and its buffers for ever.
+    pub body_timeout: Duration,
+    /// How long a client may take to send a request's headers (the connection
+    /// is closed beyond: hyper cannot answer before it has a request).
+    pub header_timeout: Duration,
     pub auth: Arc<Auth>,
     pub builtins: Builtins,
 }
@@ -51,7 +57,11 @@ pub async fn run(
     drain_timeout: Duration,
 ) {
     let cors = super::cors::layer(allowed_origins);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(server.header_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -221,9 +231,10 @@ impl Server {
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let Some(permit) = app.runtime.try_slot() else {
-            return Err(busy(request_id));
-        };
+        let permit = app
+            .runtime
+            .try_slot(component)
+            .map_err(|e| busy(&e.to_string(), request_id))?;
         forward_headers(
             &mut parts.headers,
             pattern,
@@ -309,7 +320,23 @@ impl Server {
         if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
             return Err(too_large(self.max_body_bytes, request_id));
         }
-        match Limited::new(body, self.max_body_bytes).collect().await {
+        let collected = tokio::time::timeout(
+            self.body_timeout,
+            Limited::new(body, self.max_body_bytes).collect(),
+        )
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                &format!(
+                    "the request body did not arrive within {} s",
+                    self.body_timeout.as_secs()
+                ),
+                request_id,
+            )
+        })?;
+        match collected {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -161,6 +161,11 @@ pub struct Limits {
     /// Most linear memory one instance may grow to.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
+    /// Most instances of this component alive at once (503 `busy` beyond), so
+    /// one component cannot take every instance slot of the host. Default: a
+    /// quarter of `SPACEPORT_MAX_INSTANCES`, at least 16 (or all of them if fewer).
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -175,6 +180,7 @@ impl Default for Limits {
         Self {
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
+            max_concurrent: None,
         }
     }
 }
@@ -298,6 +304,12 @@ impl Manifest {
                 return Err(invalid(
                     format!("component.{id}.limits.timeout_ms"),
                     "expected a positive number of milliseconds".into(),
+                ));
+            }
+            if c.limits.max_concurrent == Some(0) {
+                return Err(invalid(
+                    format!("component.{id}.limits.max_concurrent"),
+                    "expected at least 1".into(),
                 ));
             }
             if c.limits.memory_mb == 0 || c.limits.memory_mb > 4096 {

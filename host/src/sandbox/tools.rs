@@ -5,11 +5,12 @@
 
 use crate::sandbox::capabilities::RequestInfo;
 use crate::sandbox::capabilities::bindings::tool_provider::ToolError as WitToolError;
-use crate::sandbox::runtime::{LoadedComponent, Runtime, ServeError, spawn_instance};
+use crate::sandbox::runtime::{
+    InstancePermit, LoadedComponent, Runtime, ServeError, spawn_instance,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::OwnedSemaphorePermit;
 
 pub use crate::sandbox::runtime::exports::{Tool, ToolError};
 
@@ -119,7 +120,7 @@ impl Runtime {
         name: &str,
         arguments: String,
         info: &RequestInfo,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<InstancePermit>,
     ) -> Result<serde_json::Value, CallError> {
         let entry = catalog
             .get(name)

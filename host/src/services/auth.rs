@@ -53,10 +53,18 @@ pub struct AuthConfig {
         default_value = "spaceport-api"
     )]
     pub audience: String,
-    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy).
+    /// Same as SPACEPORT_TRUSTED_PROXY_HOPS=1 (kept for existing deployments).
     #[arg(long = "trust-proxy", env = "SPACEPORT_TRUST_PROXY", default_value_t = false,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_proxy: bool,
+    /// Proxies in front of the host that append to `X-Forwarded-For` (Hugging Face: 1).
+    /// The client address is the entry that many from the right; 0 uses the TCP peer.
+    #[arg(
+        long = "trusted-proxy-hops",
+        env = "SPACEPORT_TRUSTED_PROXY_HOPS",
+        default_value_t = 0
+    )]
+    pub trusted_proxy_hops: u32,
 }
 
 fn parse_algorithm(value: &str) -> Result<Algorithm, String> {
@@ -89,6 +97,7 @@ impl Default for AuthConfig {
             issuer: "spaceport".into(),
             audience: "spaceport-api".into(),
             trust_proxy: false,
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -184,7 +193,8 @@ pub struct Auth {
     expire: Duration,
     issuer: String,
     audience: String,
-    trust_proxy: bool,
+    proxy_hops: usize,
+    checks: std::sync::atomic::AtomicU64,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -213,7 +223,12 @@ impl Auth {
             expire: Duration::from_secs(config.expire_minutes.saturating_mul(60)),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
-            trust_proxy: config.trust_proxy,
+            proxy_hops: if config.trusted_proxy_hops > 0 {
+                config.trusted_proxy_hops as usize
+            } else {
+                usize::from(config.trust_proxy)
+            },
+            checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -264,32 +279,57 @@ impl Auth {
         })
     }
 
-    /// The client address used for rate limiting. Behind a trusted proxy it is
-    /// the last `X-Forwarded-For` entry: the one that proxy appended. Entries to
-    /// its left come from the client and could be rotated to dodge the limit.
+    /// The client address used for rate limiting. Behind `n` trusted proxies it
+    /// is the `n`-th `X-Forwarded-For` entry from the right: the one the
+    /// outermost trusted proxy appended. Entries to its left come from the
+    /// client and could be rotated to dodge the limit; with fewer entries than
+    /// proxies the request did not come through them, so the peer counts.
     pub fn client_ip(&self, headers: &http::HeaderMap, peer: IpAddr) -> IpAddr {
-        if self.trust_proxy {
-            let forwarded = headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .next_back()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|ip| ip.trim().parse().ok());
-            if let Some(ip) = forwarded {
-                return ip;
-            }
+        if self.proxy_hops == 0 {
+            return peer;
         }
-        peer
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        entries
+            .len()
+            .checked_sub(self.proxy_hops)
+            .and_then(|i| entries[i].parse().ok())
+            .unwrap_or(peer)
     }
 
     /// `Err(retry_after)` when `ip` has used up its login/register attempts.
     pub fn check_rate(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+        // The limiter keeps one entry per address it has seen: forget the idle
+        // ones now and then, so a scan of many addresses cannot grow it for ever.
+        let n = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 1024 == 1023 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.check_key(&rate_key(ip)).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ))
         })
+    }
+}
+
+/// IPv4 addresses count one by one; IPv6 ones by their /64, which one client
+/// usually holds whole (so it cannot rotate through it).
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
     }
 }
 

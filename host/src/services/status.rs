@@ -57,6 +57,16 @@ impl StatusBoard {
         }
     }
 
+    /// A request just failed to reach `name`: mark it down at once, rather
+    /// than wait for its monitor's next check (which marks it healthy again).
+    pub fn report_failure(&self, name: &str) {
+        self.report(
+            name,
+            DepState::Down,
+            Some("unreachable (seen by a request)".into()),
+        );
+    }
+
     /// Record a dependency's state.
     pub fn report(&self, name: &str, state: DepState, detail: Option<String>) {
         self.set(name, state, detail, None);

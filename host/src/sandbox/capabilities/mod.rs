@@ -254,11 +254,12 @@ impl Capabilities {
             context: context::Context,
             variables: variables::Variables,
             host_status: host_status::HostStatus {
-                board: services.status,
+                board: services.status.clone(),
             },
             sql: sql::Sql {
                 databases: services.databases,
                 limits: services.sql_limits,
+                status: services.status.clone(),
             },
             llm: llm::Llm {
                 backend: services.llm,

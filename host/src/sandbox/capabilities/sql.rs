@@ -8,6 +8,7 @@ use super::bindings::sql::{
 use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
 use crate::services::db::{self, Database, QueryLimits, Rows, SqlError, Value};
+use crate::services::status::StatusBoard;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -126,10 +127,13 @@ pub const MAX_OPEN_TRANSACTIONS: usize = 2;
 pub struct Sql {
     pub databases: BTreeMap<String, Arc<dyn SqlBackend>>,
     pub limits: RowLimits,
+    /// Where an unreachable database is reported the moment a statement sees it.
+    pub status: Arc<StatusBoard>,
 }
 
 /// Per-instance state: the granted databases.
 pub struct State {
+    status: Arc<StatusBoard>,
     component: Arc<str>,
     databases: Arc<BTreeMap<String, Arc<dyn SqlBackend>>>,
     limits: QueryLimits,
@@ -192,6 +196,7 @@ impl Capability for Sql {
         deadline: Instant,
     ) -> State {
         State {
+            status: self.status.clone(),
             component: request.component_id.clone(),
             databases: grant.clone(),
             limits: QueryLimits {
@@ -205,6 +210,14 @@ impl Capability for Sql {
 }
 
 impl View<'_> {
+    /// Pass a result on; an unreachable database shows on `/health` at once.
+    fn seen<T>(&self, result: Result<T, SqlError>) -> Result<T, SqlError> {
+        if matches!(result, Err(SqlError::Unavailable(_))) {
+            self.state.status.report_failure("database");
+        }
+        result
+    }
+
     fn database(&self, name: &str) -> Result<&Arc<dyn SqlBackend>, WitError> {
         self.state.databases.get(name).ok_or_else(|| {
             WitError::AccessDenied(
@@ -258,8 +271,8 @@ impl Host for View<'_> {
         let rows = self
             .database(&db)?
             .query(&statement, &from_wit(params), &limits)
-            .await?;
-        Ok(to_wit(rows))
+            .await;
+        Ok(to_wit(self.seen(rows)?))
     }
 
     async fn execute(
@@ -269,10 +282,11 @@ impl Host for View<'_> {
         params: Vec<WitValue>,
     ) -> Result<u64, WitError> {
         let limits = self.state.limits;
-        Ok(self
+        let done = self
             .database(&db)?
             .execute(&statement, &from_wit(params), &limits)
-            .await?)
+            .await;
+        Ok(self.seen(done)?)
     }
 
     async fn begin(&mut self, db: String) -> Result<Resource<TransactionHandle>, WitError> {

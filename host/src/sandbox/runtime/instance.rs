@@ -28,6 +28,23 @@ pub enum ServeError {
     Denied(String),
 }
 
+/// What a live instance holds: a host-wide slot and one of its component's.
+pub struct InstancePermit {
+    pub(crate) _host: OwnedSemaphorePermit,
+    pub(crate) _component: OwnedSemaphorePermit,
+}
+
+/// Why no instance could be started now (answered 503 `busy`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Busy {
+    #[error("every instance slot is in use; retry shortly")]
+    Host,
+    #[error(
+        "component `{0}` is running as many instances as its `max_concurrent` allows; retry shortly"
+    )]
+    Component(String),
+}
+
 /// Run `run` (which instantiates and calls into the store), holding `permit`
 /// until the instance is gone, within `deadline`; a trap is classified as
 /// timeout, memory limit or failure.
@@ -40,7 +57,7 @@ pub fn spawn_instance<R, F, Fut>(
     store: Store<InstanceState>,
     limits: Limits,
     deadline: Instant,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<InstancePermit>,
     run: F,
 ) -> InstanceTask<R>
 where

@@ -11,11 +11,10 @@ use crate::sandbox::limits::MemoryLimiter;
 use anyhow::Context as _;
 use cache::{ArtifactCache, Origin};
 use exports::ToolsPre;
-pub use instance::{InstanceTask, ServeError, spawn_instance};
+pub use instance::{Busy, InstancePermit, InstanceTask, ServeError, spawn_instance};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
@@ -98,6 +97,9 @@ pub struct LoadedComponent {
     pub pre: Option<ProxyPre<InstanceState>>,
     /// Its `tool-provider` export, if it has one.
     pub tools: Option<ToolsPre>,
+    /// Its instances alive now, at most `limits.max_concurrent` (kept across
+    /// hot swaps that leave the limit as it was).
+    pub concurrency: Arc<tokio::sync::Semaphore>,
     pub origin: Origin,
 }
 
@@ -126,6 +128,8 @@ pub struct Runtime {
     /// call over HTTP, or an agent's nested tool call), so nothing can run
     /// more instances than `max_instances`.
     slots: Arc<tokio::sync::Semaphore>,
+    /// A component's `max_concurrent` when its manifest sets none.
+    default_concurrency: u32,
     linker: Linker<InstanceState>,
     caps: Capabilities,
     cache: ArtifactCache,
@@ -147,6 +151,10 @@ impl Runtime {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 options.max_instances.max(1) as usize
             )),
+            // A quarter of the slots, but never fewer than 16 (or all of a small host's).
+            default_concurrency: (options.max_instances / 4)
+                .max(options.max_instances.min(16))
+                .max(1),
             engine,
             linker,
             caps,
@@ -155,9 +163,43 @@ impl Runtime {
         })
     }
 
-    /// An instance slot, if one is free (callers answer `busy` otherwise).
-    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.slots.clone().try_acquire_owned().ok()
+    /// Room for one more instance of `component`: one of its own slots and
+    /// one of the host's (callers answer `busy` otherwise).
+    pub fn try_slot(&self, component: &LoadedComponent) -> Result<InstancePermit, Busy> {
+        let own = component
+            .concurrency
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy::Component(component.id.to_string()))?;
+        let host = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy::Host)?;
+        Ok(InstancePermit {
+            _host: host,
+            _component: own,
+        })
+    }
+
+    /// The semaphore bounding `config`'s instances: the running version's when
+    /// its limit is unchanged, so a hot swap does not reset the count.
+    fn concurrency(
+        &self,
+        config: &ComponentConfig,
+        previous: Option<&LoadedComponent>,
+    ) -> Arc<tokio::sync::Semaphore> {
+        match previous {
+            Some(p) if p.limits.max_concurrent == config.limits.max_concurrent => {
+                p.concurrency.clone()
+            }
+            _ => Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .limits
+                    .max_concurrent
+                    .unwrap_or(self.default_concurrency) as usize,
+            )),
+        }
     }
 
     /// Compile (or load from cache), link and pre-instantiate one component.
@@ -194,6 +236,7 @@ impl Runtime {
                 grants,
                 pre: prev.pre.clone(),
                 tools: prev.tools.clone(),
+                concurrency: self.concurrency(config, Some(prev)),
                 origin: prev.origin,
             });
         }
@@ -212,6 +255,7 @@ impl Runtime {
             grants,
             pre,
             tools,
+            concurrency: self.concurrency(config, reuse),
             origin,
         })
     }
@@ -245,7 +289,7 @@ impl Runtime {
         component: &Arc<LoadedComponent>,
         info: Arc<RequestInfo>,
         request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
-        permit: OwnedSemaphorePermit,
+        permit: InstancePermit,
     ) -> Result<hyper::Response<HyperOutgoingBody>, ServeError> {
         let Some(pre) = component.pre.clone() else {
             return Err(ServeError::Setup(format!(
