@@ -24,7 +24,7 @@ bg_start "$OUT/double.log" ./target/release/llm-double 127.0.0.1:7890
 sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/migrations/|" \
     -e 's|^max_turns = "8"|max_turns = "8"\nhistory_limit = "50"|' spin-like.toml >"$OUT/bench.toml"
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
-  SPACEPORT_AUTH_RATE_PER_MINUTE=1000 OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 \
+  SPACEPORT_AUTH_RATE_PER_MINUTE=1000 SPACEPORT_LLM_RATE_PER_MINUTE=1000000 SPACEPORT_LLM_CONCURRENT_PER_USER=1000 OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 \
   JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891
 SP_PID=$BG_PID

@@ -435,6 +435,9 @@ async fn provider_failures_are_retried_or_reported_and_nothing_is_lost() {
     assert_eq!(double.received().len() - before, 3);
     let conversation = body["conversation_id"].as_i64().unwrap();
     assert!(!body.to_string().contains(KEY));
+    // Nor the provider's address: it goes to the log only.
+    assert!(!body.to_string().contains(&double.base_url), "{body}");
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
 
     // 401: not retried.
     let before = double.received().len();
@@ -569,4 +572,111 @@ async fn a_slow_model_gets_keep_alives_on_the_stream() {
     );
     let before_done = text.find("\"type\":\"done\"").unwrap();
     assert!(text.find(": keep-alive").unwrap() < before_done);
+}
+
+/// LLM spend is bounded per user (requests a minute, 429 with Retry-After
+/// beyond, other users unaffected), and each call's `max_tokens` is held to
+/// the manifest's ceiling (`llm_max_tokens = 2048` for the chat agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_spend_is_bounded_per_user_and_per_call() {
+    let (double, t) = start(Backend::Sqlite, &[("SPACEPORT_LLM_RATE_PER_MINUTE", "2")]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let bob = h.register("bob@example.com", "password1").await;
+    double.script([
+        llm_double::text("one"),
+        llm_double::text("two"),
+        llm_double::text("for bob"),
+    ]);
+    for message in ["a", "b"] {
+        let (status, body) = chat(h, &ann, json!({ "message": message })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let resp = client()
+        .post(h.url(&format!("/api/{}/chat", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({ "message": "c" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "rate_limited");
+    assert_eq!(
+        double.received().len(),
+        2,
+        "the refused turn must not reach the model"
+    );
+    let (status, body) = chat(h, &bob, json!({ "message": "hi" })).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("for bob")),
+        "{body}"
+    );
+    for call in double.received() {
+        assert_eq!(call.body["max_tokens"], 2048, "{}", call.body);
+    }
+}
+
+/// A client that disconnects mid-stream stops the turn: the instance is
+/// stopped with the response, so the agent makes no further model call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_stops_the_agent() {
+    let double = LlmDouble::start().await;
+    let manifest = common::default_manifest().replace(
+        "max_turns = \"8\"",
+        "max_turns = \"8\"\nkeepalive_ms = \"100\"",
+    );
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", KEY),
+        ],
+    )
+    .await;
+    let ann = t.host.register("ann@example.com", "password1").await;
+    // The model thinks for a second, then asks for a tool; answering it would
+    // take a second model call.
+    double.script([
+        Reply::Delayed(
+            Duration::from_millis(1000),
+            Box::new(Reply::Stream {
+                chunks: llm_double::stream_tool_calls(
+                    &[("call_1", "add_task", json!({"title": "never"}))],
+                    1,
+                ),
+                cut: false,
+            }),
+        ),
+        Reply::Stream {
+            chunks: llm_double::stream_text(&["added"]),
+            cut: false,
+        },
+    ]);
+    let mut resp = client()
+        .post(t.host.url(&format!("/api/{}/chat/stream", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({"message": "add never"}))
+        .send()
+        .await
+        .unwrap();
+    let first = resp.chunk().await.unwrap().unwrap_or_default();
+    assert!(String::from_utf8_lossy(&first).contains("start"));
+    drop(resp); // the client goes away while the model is still thinking
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        double.received().len(),
+        1,
+        "the agent kept calling the model after its client left"
+    );
+    t.host
+        .wait_for_log("client went away", Duration::from_secs(5));
+    // The host keeps serving.
+    let (status, _) = t
+        .host
+        .call(&ann, Method::GET, &format!("/api/{}/tasks", ann.id), None)
+        .await;
+    assert_eq!(status, 200);
 }

@@ -358,7 +358,12 @@ async fn users_cannot_touch_each_others_tasks(backend: Backend) {
     assert_eq!(list, json!([]));
     // Nor through the tools.
     for name in ["update_task", "complete_task", "delete_task"] {
-        let (status, body) = tool(h, &bob, name, json!({"task_id": id, "title": "pwned"})).await;
+        let args = if name == "update_task" {
+            json!({"task_id": id, "title": "pwned"})
+        } else {
+            json!({"task_id": id})
+        };
+        let (status, body) = tool(h, &bob, name, args).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (404, Some("not_found")),
@@ -404,6 +409,35 @@ async fn agent_only_tools_are_not_callable_over_http() {
     assert_eq!(listed["tools"], json!([]), "{listed}");
     let doc = common::get_json(h.url("/openapi.json"), None).await;
     assert!(doc["paths"]["/api/{user_id}/tools/list_tasks"].is_null());
+}
+
+/// The host checks a tool's arguments against the tool's own JSON Schema
+/// before the tool runs: unknown fields, wrong types and missing fields are
+/// `invalid_arguments` naming what is wrong and where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_arguments_are_checked_against_their_schema_by_the_host() {
+    let t = TodoHost::start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    for (args, expect) in [
+        (json!({"title": "x", "colour": "red"}), "colour"),
+        (json!({"title": 42}), "/title"),
+        (json!({}), "title"),
+    ] {
+        let (status, body) = tool(h, &ann, "add_task", args.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some("invalid_arguments")),
+            "{args}: {body}"
+        );
+        assert!(
+            body["detail"].as_str().unwrap_or_default().contains(expect),
+            "{args}: {body}"
+        );
+    }
+    // Nothing was added.
+    let (_, list) = tool(h, &ann, "list_tasks", json!({})).await;
+    assert_eq!(list["result"], json!([]), "{list}");
 }
 
 both_backends!(

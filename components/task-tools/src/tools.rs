@@ -16,7 +16,15 @@ fn tool(name: &str, description: &str, schema: Value) -> Tool {
 }
 
 fn task_id_schema() -> Value {
-    json!({ "type": "integer", "description": "The task's id (from list_tasks or add_task)" })
+    // Models often send ids as strings: the tool accepts both, and says so
+    // (the host checks arguments against this schema before the tool runs).
+    json!({
+        "anyOf": [
+            { "type": "integer", "minimum": 1 },
+            { "type": "string", "pattern": "^[0-9]+$" }
+        ],
+        "description": "The task's id (from list_tasks or add_task)"
+    })
 }
 
 impl ToolProvider for TaskTools {

@@ -60,6 +60,17 @@ pub struct HostConfig {
     #[arg(long = "body-timeout-secs", env = "SPACEPORT_BODY_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_secs: u64,
+    /// Requests a minute one user may start on routes whose component calls the LLM (429 beyond).
+    #[arg(
+        long = "llm-rate-per-minute",
+        env = "SPACEPORT_LLM_RATE_PER_MINUTE",
+        default_value = "30"
+    )]
+    pub llm_rate_per_minute: std::num::NonZeroU32,
+    /// Such requests one user may have running at once (429 beyond).
+    #[arg(long = "llm-concurrent-per-user", env = "SPACEPORT_LLM_CONCURRENT_PER_USER", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub llm_concurrent_per_user: u32,
     /// Seconds to drain in-flight requests on SIGTERM.
     #[arg(
         long = "shutdown-timeout-secs",

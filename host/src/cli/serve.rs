@@ -101,6 +101,10 @@ async fn serve(
         body_timeout: Duration::from_secs(config.body_timeout_secs),
         header_timeout: Duration::from_secs(config.header_timeout_secs),
         auth: auth.clone(),
+        llm_limits: crate::http::llm_limits::LlmLimits::new(
+            config.llm_rate_per_minute,
+            config.llm_concurrent_per_user,
+        ),
         builtins: Builtins {
             auth,
             db,

@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod builtin;
 pub mod cors;
+pub mod llm_limits;
 pub mod response;
 pub mod server;

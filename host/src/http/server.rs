@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::builtin::{Builtins, Call};
+use super::llm_limits::{LlmLimits, Refused};
 use super::response::{
     Body, busy, database_unavailable, error, forbidden, serve_error, starting, too_large,
     unauthorized,
@@ -45,6 +46,8 @@ pub struct Server {
     pub header_timeout: Duration,
     pub auth: Arc<Auth>,
     pub builtins: Builtins,
+    /// Per-user limits on routes whose component may call the LLM.
+    pub llm_limits: LlmLimits,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and drain in-flight
@@ -231,10 +234,18 @@ impl Server {
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let permit = app
+        let mut permit = app
             .runtime
             .try_slot(component)
             .map_err(|e| busy(&e.to_string(), request_id))?;
+        // A component that can call the LLM spends the Space's quota: per user,
+        // so many requests a minute and so many at once.
+        if let (Some(_), Some(user)) = (&component.grants.llm, &principal) {
+            match self.llm_limits.admit(&user.user_id) {
+                Ok(running) => permit.hold(running),
+                Err(refused) => return Err(llm_refused(refused, request_id)),
+            }
+        }
         forward_headers(
             &mut parts.headers,
             pattern,
@@ -352,6 +363,32 @@ impl Server {
             )),
         }
     }
+}
+
+/// 429 + `Retry-After` for a user over their LLM limits.
+fn llm_refused(refused: Refused, request_id: &str) -> Response<Body> {
+    let (detail, wait) = match refused {
+        Refused::Rate(wait) => (
+            "too many requests to the model from this account; retry later".to_string(),
+            wait,
+        ),
+        Refused::Concurrent(n) => (
+            format!(
+                "this account already has {n} requests to the model running; retry when one ends"
+            ),
+            Duration::from_secs(1),
+        ),
+    };
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &detail,
+        request_id,
+    );
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// Spin-style headers for the component; anything a client sent under our

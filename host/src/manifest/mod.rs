@@ -121,6 +121,14 @@ pub struct ComponentConfig {
     /// Whether this component may use `spaceport:platform/llm`.
     #[serde(default)]
     pub llm: bool,
+    /// Models this component may ask the LLM for (empty: only the host's
+    /// default, `OPENAI_MODEL`; a request naming another is refused).
+    #[serde(default)]
+    pub llm_models: Vec<String>,
+    /// The most completion tokens one LLM call may ask for; a request asking
+    /// for more, or for no limit, is given this one.
+    #[serde(default)]
+    pub llm_max_tokens: Option<u32>,
     /// Whether this component may read its request's context (`spaceport:platform/context`).
     #[serde(default)]
     pub context: bool,

@@ -20,6 +20,10 @@ pub struct ToolEntry {
     pub tool: Tool,
     /// The arguments' JSON Schema, parsed.
     pub schema: serde_json::Value,
+    /// The same schema, compiled: every call's arguments are checked against
+    /// it by the host before the tool's instance exists, whoever the caller
+    /// (HTTP, an agent, later MCP).
+    pub validator: Arc<jsonschema::Validator>,
     pub component: Arc<LoadedComponent>,
 }
 
@@ -54,6 +58,32 @@ impl std::fmt::Display for ToolErrorMessage {
             ToolError::Failed(m) => write!(f, "failed: {m}"),
             ToolError::AccessDenied(m) => write!(f, "{m}"),
         }
+    }
+}
+
+/// The arguments as the tool's schema demands (`invalid-arguments` naming
+/// the first few problems and where they are, otherwise).
+fn check_arguments(entry: &ToolEntry, arguments: &str) -> Result<(), CallError> {
+    let invalid = |m: String| CallError::Tool(ToolErrorMessage(ToolError::InvalidArguments(m)));
+    let value: serde_json::Value =
+        serde_json::from_str(arguments).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+    let problems: Vec<String> = entry
+        .validator
+        .iter_errors(&value)
+        .take(3)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(problems.join("; ")))
     }
 }
 
@@ -125,6 +155,7 @@ impl Runtime {
         let entry = catalog
             .get(name)
             .ok_or_else(|| CallError::UnknownTool(name.to_string()))?;
+        check_arguments(entry, &arguments)?;
         let component = &entry.component;
         let pre = component
             .tools
@@ -200,6 +231,13 @@ impl Runtime {
                         tool.name
                     )
                 })?;
+                let validator = jsonschema::validator_for(&schema).map_err(|e| {
+                    anyhow::anyhow!(
+                        "component `{}`: tool `{}` has a parameters schema that is not a valid JSON Schema: {e}",
+                        component.id,
+                        tool.name
+                    )
+                })?;
                 if let Some(other) = catalog.get(&tool.name) {
                     anyhow::bail!(
                         "tool `{}` is offered by both `{}` and `{}`",
@@ -213,6 +251,7 @@ impl Runtime {
                     ToolEntry {
                         tool,
                         schema,
+                        validator: Arc::new(validator),
                         component: component.clone(),
                     },
                 );

@@ -77,6 +77,9 @@ pub fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_spaceport"));
     cmd.env("SPACEPORT_CACHE_DIR", cache_dir())
         .env("SPACEPORT_MAX_INSTANCES", "64")
+        // Tests run many turns for one user quickly; the limits have their own test.
+        .env("SPACEPORT_LLM_RATE_PER_MINUTE", "100000")
+        .env("SPACEPORT_LLM_CONCURRENT_PER_USER", "64")
         .env_remove("LOG_FORMAT")
         .env_remove("RUST_LOG")
         .env_remove("ALLOWED_ORIGINS")

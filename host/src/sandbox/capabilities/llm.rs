@@ -67,6 +67,7 @@ pub struct Llm {
 pub struct State {
     component: Arc<str>,
     backend: Option<Arc<dyn LlmBackend>>,
+    grant: Option<LlmGrant>,
 }
 
 /// What the bindings see: this capability's state and the instance's resource table.
@@ -84,8 +85,17 @@ impl HasData for Data {
 /// The host side of a `completion-stream`; `None` once it has ended.
 pub struct CompletionStream(Option<StreamReceiver>);
 
+/// What the manifest lets one component ask of the model.
+#[derive(Debug, Clone)]
+pub struct LlmGrant {
+    /// Models it may name (empty: it may name none, the host's default is used).
+    pub models: Arc<[String]>,
+    /// Ceiling on `max-tokens` (applied when it asks for more or for none).
+    pub max_tokens: Option<u32>,
+}
+
 impl Capability for Llm {
-    type Grant = bool;
+    type Grant = Option<LlmGrant>;
     type State = State;
 
     fn link(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
@@ -95,19 +105,36 @@ impl Capability for Llm {
         })?)
     }
 
-    fn grant(&self, _id: &str, component: &ComponentConfig) -> Result<bool, GrantError> {
-        Ok(component.llm)
+    fn grant(&self, id: &str, component: &ComponentConfig) -> Result<Self::Grant, GrantError> {
+        if !component.llm {
+            if !component.llm_models.is_empty() || component.llm_max_tokens.is_some() {
+                return Err(GrantError::new(
+                    id,
+                    "llm_models",
+                    "has no effect without `llm = true`",
+                ));
+            }
+            return Ok(None);
+        }
+        if component.llm_max_tokens == Some(0) {
+            return Err(GrantError::new(id, "llm_max_tokens", "expected at least 1"));
+        }
+        Ok(Some(LlmGrant {
+            models: component.llm_models.iter().cloned().collect(),
+            max_tokens: component.llm_max_tokens,
+        }))
     }
 
     fn instance(
         &self,
-        grant: &bool,
+        grant: &Self::Grant,
         request: &Arc<RequestInfo>,
         _deadline: std::time::Instant,
     ) -> State {
         State {
             component: request.component_id.clone(),
-            backend: grant.then(|| self.backend.clone()),
+            backend: grant.as_ref().map(|_| self.backend.clone()),
+            grant: grant.clone(),
         }
     }
 }
@@ -128,13 +155,43 @@ impl View<'_> {
     }
 }
 
+impl View<'_> {
+    /// `request` within the grant: a model it may name, `max-tokens` at most the ceiling.
+    fn within_grant(&self, mut request: Request) -> Result<Request, WitError> {
+        let Some(grant) = &self.state.grant else {
+            return Ok(request);
+        };
+        if let Some(model) = &request.model
+            && !grant.models.iter().any(|m| m == model)
+        {
+            let allowed = if grant.models.is_empty() {
+                "none: omit `model` to use the host's default".to_string()
+            } else {
+                grant.models.join(", ")
+            };
+            return Err(WitError::InvalidRequest(format!(
+                "model `{model}` is not allowed for component `{}` (`llm_models` in the manifest allows: {allowed})",
+                self.state.component
+            )));
+        }
+        if let Some(ceiling) = grant.max_tokens {
+            request.max_tokens = Some(request.max_tokens.map_or(ceiling, |t| t.min(ceiling)));
+        }
+        Ok(request)
+    }
+}
+
 impl Host for View<'_> {
     async fn complete(&mut self, request: Request) -> Result<WitCompletion, WitError> {
-        Ok(to_wit(self.backend()?.complete(body(request)).await?))
+        let backend = self.backend()?.clone();
+        let request = self.within_grant(request)?;
+        Ok(to_wit(backend.complete(body(request)).await?))
     }
 
     async fn stream(&mut self, request: Request) -> Result<Resource<CompletionStream>, WitError> {
-        let rx = self.backend()?.stream(body(request))?;
+        let backend = self.backend()?.clone();
+        let request = self.within_grant(request)?;
+        let rx = backend.stream(body(request))?;
         self.table
             .push(CompletionStream(Some(rx)))
             .map_err(|e| WitError::BadResponse(e.to_string()))
@@ -145,7 +202,16 @@ impl Host for View<'_> {
         inputs: Vec<String>,
         model: Option<String>,
     ) -> Result<Vec<Vec<f32>>, WitError> {
-        Ok(self.backend()?.embed(inputs, model).await?)
+        let backend = self.backend()?.clone();
+        if let (Some(model), Some(grant)) = (&model, &self.state.grant)
+            && !grant.models.iter().any(|m| m == model)
+        {
+            return Err(WitError::InvalidRequest(format!(
+                "model `{model}` is not allowed for component `{}` (see `llm_models` in the manifest)",
+                self.state.component
+            )));
+        }
+        Ok(backend.embed(inputs, model).await?)
     }
 }
 

@@ -32,6 +32,15 @@ pub enum ServeError {
 pub struct InstancePermit {
     pub(crate) _host: OwnedSemaphorePermit,
     pub(crate) _component: OwnedSemaphorePermit,
+    /// Anything else that must last as long as the instance (a caller's quota).
+    pub(crate) held: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl InstancePermit {
+    /// Keep `guard` until the instance is gone (a streamed body included).
+    pub fn hold(&mut self, guard: impl std::any::Any + Send + Sync) {
+        self.held = Some(Box::new(guard));
+    }
 }
 
 /// Why no instance could be started now (answered 503 `busy`).
@@ -99,6 +108,16 @@ pub enum InstanceTask<R> {
     Done(Option<Result<R, ServeError>>),
     /// It runs in its own task.
     Spawned(tokio::task::JoinHandle<Result<R, ServeError>>),
+}
+
+impl<R> InstanceTask<R> {
+    /// A handle that stops the instance, if it is still running in its task.
+    pub fn abort_handle(&self) -> Option<tokio::task::AbortHandle> {
+        match self {
+            InstanceTask::Done(_) => None,
+            InstanceTask::Spawned(handle) => (!handle.is_finished()).then(|| handle.abort_handle()),
+        }
+    }
 }
 
 // Nothing is pinned in place: the result is moved out and JoinHandle is Unpin.

@@ -103,6 +103,52 @@ pub struct LoadedComponent {
     pub origin: Origin,
 }
 
+/// A streamed response body that stops its instance if it is dropped before
+/// its end (the client disconnected).
+struct AbortOnDrop {
+    body: HyperOutgoingBody,
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+impl AbortOnDrop {
+    fn ended(&mut self) {
+        self.abort = None; // the body is complete: the instance may finish its work
+    }
+}
+
+impl hyper::body::Body for AbortOnDrop {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(frame, std::task::Poll::Ready(None)) || self.body.is_end_stream() {
+            self.ended();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(abort) = self.abort.take() {
+            tracing::info!("client went away before the response ended; stopping the instance");
+            abort.abort();
+        }
+    }
+}
+
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -179,6 +225,7 @@ impl Runtime {
         Ok(InstancePermit {
             _host: host,
             _component: own,
+            held: None,
         })
     }
 
@@ -330,7 +377,20 @@ impl Runtime {
         );
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(match task.abort_handle() {
+                // Still running while its body streams: if the client goes
+                // away before the body ends, the instance goes too (an agent
+                // stops calling the model for nobody).
+                Some(abort) => response.map(|body| {
+                    use http_body_util::BodyExt;
+                    AbortOnDrop {
+                        body,
+                        abort: Some(abort),
+                    }
+                    .boxed_unsync()
+                }),
+                None => response,
+            }),
             Ok(Err(code)) => Err(ServeError::ErrorCode(code)),
             // The outparam was dropped unset: the task's result says why.
             Err(_) => match task.await {
