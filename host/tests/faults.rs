@@ -251,3 +251,21 @@ async fn a_component_over_its_max_concurrent_is_busy_while_others_answer() {
     let resp = c.get(host.url("/fault/sleep?ms=10")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// The host-wide memory budget caps all instances together: a hog stops at
+/// the budget even below its own `memory_mb`, and the memory comes back.
+#[tokio::test]
+async fn the_host_memory_budget_caps_instances_and_is_given_back() {
+    let (_app, host) = start(&[("SPACEPORT_MEMORY_BUDGET_MB", "12")]);
+    host.wait_for_log("instance memory budget", Duration::from_secs(5));
+    let c = client();
+    for _ in 0..3 {
+        let resp = c.get(host.url("/fault/hog")).send().await.unwrap();
+        assert_eq!(resp.status(), 500);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "memory_limit_exceeded");
+        // Each time the hog's memory returns to the budget: the next request runs.
+        let resp = c.get(host.url("/fault/hello")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}

@@ -31,6 +31,7 @@ async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
         cache_dir: None,
         precompiled_dir: None,
         perf_map: false,
+        memory_budget_mb: None,
     };
     let runtime = Runtime::new(&options, Capabilities::new(offline_services(None)?))?;
     let config: ComponentConfig = component_config(path)?;

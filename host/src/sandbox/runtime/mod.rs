@@ -7,7 +7,7 @@ pub mod instance;
 
 use crate::manifest::{ComponentConfig, Limits};
 use crate::sandbox::capabilities::{Capabilities, Grants, InstanceState, RequestInfo};
-use crate::sandbox::limits::MemoryLimiter;
+use crate::sandbox::limits::{MemoryBudget, MemoryLimiter};
 use anyhow::Context as _;
 use cache::{ArtifactCache, Origin};
 use exports::ToolsPre;
@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub precompiled_dir: Option<PathBuf>,
     /// Write a perf map of compiled code, for profiling components with `perf`.
     pub perf_map: bool,
+    /// Host-wide cap on all instances' linear memory (None: from the cgroup limit, if any).
+    pub memory_budget_mb: Option<u64>,
 }
 
 /// The runtime's settings as clap reads them (see `cli::config`); `up`,
@@ -65,6 +67,10 @@ pub struct EngineArgs {
     /// Read-only precompiled artifacts (the container image bakes them in).
     #[arg(long = "precompiled-dir", env = "SPACEPORT_PRECOMPILED_DIR")]
     pub precompiled_dir: Option<PathBuf>,
+    /// All instances' linear memory together, in MiB (default: 3/4 of the container's
+    /// cgroup memory limit, if any); growth past it fails like `memory_mb`.
+    #[arg(long = "memory-budget-mb", env = "SPACEPORT_MEMORY_BUDGET_MB")]
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl EngineArgs {
@@ -81,6 +87,7 @@ impl EngineArgs {
             cache_dir,
             precompiled_dir: self.precompiled_dir.clone(),
             perf_map: self.perf_map,
+            memory_budget_mb: self.memory_budget_mb,
         }
     }
 }
@@ -176,6 +183,8 @@ pub struct Runtime {
     slots: Arc<tokio::sync::Semaphore>,
     /// A component's `max_concurrent` when its manifest sets none.
     default_concurrency: u32,
+    /// Linear memory of every live instance together.
+    budget: Arc<MemoryBudget>,
     linker: Linker<InstanceState>,
     caps: Capabilities,
     cache: ArtifactCache,
@@ -201,6 +210,13 @@ impl Runtime {
             default_concurrency: (options.max_instances / 4)
                 .max(options.max_instances.min(16))
                 .max(1),
+            budget: {
+                let budget = MemoryBudget::from_setting(options.memory_budget_mb);
+                if budget.limit() < usize::MAX {
+                    tracing::info!(mb = budget.limit() >> 20, "instance memory budget");
+                }
+                budget
+            },
             engine,
             linker,
             caps,
@@ -409,7 +425,10 @@ impl Runtime {
         info: &Arc<RequestInfo>,
         deadline: Instant,
     ) -> Store<InstanceState> {
-        let memory = MemoryLimiter::new((component.limits.memory_mb as usize) << 20);
+        let memory = MemoryLimiter::new(
+            (component.limits.memory_mb as usize) << 20,
+            self.budget.clone(),
+        );
         let state = self
             .caps
             .instance_state(&component.grants, info, memory, deadline);
