@@ -54,13 +54,13 @@ source = "$PWD/$WASM/ok.wasm"
 TOML
 
 bg_start "$OUT/native.log" ./target/release/native-ok 127.0.0.1:7870; NATIVE_PID=$BG_PID
-bg_start "$OUT/spaceport.log" env SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871; SP_PID=$BG_PID
 BEFORE_PID=""
 if [ -n "${BEFORE:-}" ]; then
   # Builds before grants existed refuse the grant keys: drop them for the older build.
   grep -v '^host_status = ' "$OUT/bench.toml" >"$OUT/bench-before.toml"
-  bg_start "$OUT/before.log" env SPACEPORT_CACHE_DIR="$OUT/cache-before" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  bg_start "$OUT/before.log" env SPACEPORT_DATA_DIR="$OUT/data-before" SPACEPORT_CACHE_DIR="$OUT/cache-before" SPACEPORT_WATCH=false LOG_LEVEL=warn \
     "$BEFORE" up --manifest "$OUT/bench-before.toml" --listen 127.0.0.1:7874; BEFORE_PID=$BG_PID
 fi
 WT_PID=""

@@ -52,6 +52,7 @@ step "format and lint"
 cargo fmt --all -- --check
 (cd components && cargo fmt --all -- --check)
 cargo clippy --release --locked --all-targets -- -D warnings
+(cd components && cargo clippy --release --locked --all-targets -- -D warnings)
 
 step "tests"
 cargo test --release --locked --workspace

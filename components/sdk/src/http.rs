@@ -69,6 +69,18 @@ impl Request {
     }
 }
 
+/// The client has gone away: nothing more can be written to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientGone;
+
+impl std::fmt::Display for ClientGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client has gone away")
+    }
+}
+
+impl std::error::Error for ClientGone {}
+
 /// Writes a streamed response body (see [`Response::stream`]).
 pub struct BodyWriter {
     stream: OutputStream,
@@ -77,12 +89,12 @@ pub struct BodyWriter {
 impl BodyWriter {
     /// Send `data` now (flushed to the client before returning).
     /// Fails when the client has gone away.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), ()> {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         // `blocking-write-and-flush` accepts at most 4096 bytes per call.
         for chunk in data.chunks(4096) {
             self.stream
                 .blocking_write_and_flush(chunk)
-                .map_err(|_| ())?;
+                .map_err(|_| ClientGone)?;
         }
         Ok(())
     }
