@@ -666,10 +666,12 @@ async fn a_client_leaving_mid_stream_stops_the_agent() {
     assert!(String::from_utf8_lossy(&first).contains("start"));
     drop(resp); // the client goes away while the model is still thinking
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        double.received().len(),
-        1,
-        "the agent kept calling the model after its client left"
+    // The first call may or may not have left before the instance stopped
+    // (a race with the disconnect); the one after the tool call never does.
+    assert!(
+        double.received().len() <= 1,
+        "the agent kept calling the model after its client left: {} calls",
+        double.received().len()
     );
     t.host
         .wait_for_log("client went away", Duration::from_secs(5));
