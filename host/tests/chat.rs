@@ -682,3 +682,55 @@ async fn a_client_leaving_mid_stream_stops_the_agent() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Secrets never reach an answer or a log line, and the provider's address
+/// never reaches an answer: a sweep over the bodies of every kind of failure
+/// the host answers, and over the whole log of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_an_answer_or_the_log() {
+    let (double, t) = start(Backend::Sqlite, &[("LLM_MAX_RETRIES", "0")]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([
+        Reply::Status(500, None),
+        Reply::Status(401, None),
+        Reply::Status(400, None),
+        Reply::Status(429, None),
+    ]);
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        bodies.push(chat(h, &ann, json!({"message": "hi"})).await.1.to_string());
+    }
+    let c = client();
+    let bad_token = format!("{}x", ann.token);
+    for req in [
+        c.get(h.url(&format!("/api/{}/tasks", ann.id)))
+            .bearer_auth(&bad_token),
+        c.post(h.url("/api/auth/login"))
+            .json(&json!({"email": "ann@example.com", "password": "wrong-password"})),
+        c.post(h.url(&format!("/api/{}/tools/add_task", ann.id)))
+            .bearer_auth(&ann.token)
+            .json(&json!({"title": 7})),
+        c.post(h.url(&format!("/api/{}/tasks", ann.id)))
+            .bearer_auth(&ann.token)
+            .body("{not json"),
+        c.get(h.url("/nowhere")),
+        c.get(h.url("/health")),
+        c.get(h.url("/openapi.json")),
+    ] {
+        bodies.push(req.send().await.unwrap().text().await.unwrap());
+    }
+    let logs = h.logs();
+    for secret in [KEY, common::JWT_SECRET] {
+        for body in &bodies {
+            assert!(!body.contains(secret), "a secret in an answer: {body}");
+        }
+        assert!(!logs.contains(secret), "a secret in the log");
+    }
+    for body in &bodies {
+        assert!(
+            !body.contains(&double.base_url),
+            "the provider's URL in an answer: {body}"
+        );
+    }
+}
