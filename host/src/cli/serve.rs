@@ -72,7 +72,11 @@ async fn serve(
         },
         llm,
     };
-    let db = databases.host;
+    let db = databases.host.clone();
+    watch_statements(
+        Arc::new(databases),
+        Duration::from_millis(config.db.statement_timeout_ms),
+    );
     let mut options = config.engine.options(&config.db.data_dir);
     fit_instances_to_descriptors(&mut options.max_instances);
     let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
@@ -202,6 +206,28 @@ async fn open_databases(
     );
     monitor_database(databases.host.clone(), describe, status.clone());
     Ok(databases)
+}
+
+/// PostgreSQL: every two seconds, end component statements past the statement
+/// timeout (see `Databases::end_overrunning`). Off the request path.
+fn watch_statements(databases: Arc<Databases>, limit: Duration) {
+    if databases.roles.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match databases.end_overrunning(limit).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    statements = n,
+                    limit_ms = limit.as_millis() as u64,
+                    "ended component statements that ran past the statement timeout"
+                ),
+                Err(e) => tracing::debug!(error = %e, "checking for overrunning statements failed"),
+            }
+        }
+    });
 }
 
 /// The LLM backend, and its state on the status board.

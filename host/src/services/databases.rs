@@ -82,9 +82,38 @@ pub struct Databases {
     /// The manifest's named databases, for components.
     pub named: BTreeMap<String, Database>,
     pub describe: Describe,
+    /// PostgreSQL: the login roles of the named databases (empty on SQLite).
+    pub roles: Vec<String>,
 }
 
 impl Databases {
+    /// PostgreSQL: end every component statement that has run, or transaction
+    /// that has sat idle, longer than `limit`. The per-role `statement_timeout`
+    /// is only a default a component could change for itself (`SET`, or
+    /// `ALTER ROLE CURRENT_USER SET`); this check is the host's, run from its
+    /// own connection, so it holds whatever the component set. Returns how
+    /// many it ended.
+    pub async fn end_overrunning(&self, limit: std::time::Duration) -> Result<u64, sqlx::Error> {
+        let Database::Postgres(pool) = &self.host else {
+            return Ok(0);
+        };
+        if self.roles.is_empty() {
+            return Ok(0);
+        }
+        let secs = limit.as_secs_f64();
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE usename = ANY($1) AND pid <> pg_backend_pid() AND ( \
+               (state = 'active' AND now() - query_start > make_interval(secs => $2)) \
+               OR (state LIKE 'idle in transaction%' AND now() - state_change > make_interval(secs => $2 * 2)))",
+        )
+        .bind(&self.roles)
+        .bind(secs)
+        .fetch_one(pool)
+        .await?;
+        Ok(u64::try_from(ended).unwrap_or(0))
+    }
+
     /// Open (creating and migrating as needed) the host's database and every
     /// named one, then upgrade a legacy single-database layout if present.
     pub async fn open(config: &DbConfig, specs: &[DatabaseSpec]) -> Result<Self, ConnectError> {
@@ -218,6 +247,7 @@ async fn open_sqlite(
         host,
         named,
         describe,
+        roles: Vec::new(),
     })
 }
 
@@ -442,6 +472,7 @@ async fn open_postgres(
         host,
         named,
         describe,
+        roles: specs.iter().map(|s| pg_role(&current, &s.name)).collect(),
     })
 }
 

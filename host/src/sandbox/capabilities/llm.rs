@@ -156,25 +156,29 @@ impl View<'_> {
 }
 
 impl View<'_> {
+    /// Refuse a model the grant does not list (the same check for every call).
+    fn check_model(&self, model: Option<&String>) -> Result<(), WitError> {
+        let (Some(model), Some(grant)) = (model, &self.state.grant) else {
+            return Ok(());
+        };
+        if grant.models.iter().any(|m| m == model) {
+            return Ok(());
+        }
+        let allowed = if grant.models.is_empty() {
+            "none: omit `model` to use the host's default".to_string()
+        } else {
+            grant.models.join(", ")
+        };
+        Err(WitError::InvalidRequest(format!(
+            "model `{model}` is not allowed for component `{}` (`llm_models` in the manifest allows: {allowed})",
+            self.state.component
+        )))
+    }
+
     /// `request` within the grant: a model it may name, `max-tokens` at most the ceiling.
     fn within_grant(&self, mut request: Request) -> Result<Request, WitError> {
-        let Some(grant) = &self.state.grant else {
-            return Ok(request);
-        };
-        if let Some(model) = &request.model
-            && !grant.models.iter().any(|m| m == model)
-        {
-            let allowed = if grant.models.is_empty() {
-                "none: omit `model` to use the host's default".to_string()
-            } else {
-                grant.models.join(", ")
-            };
-            return Err(WitError::InvalidRequest(format!(
-                "model `{model}` is not allowed for component `{}` (`llm_models` in the manifest allows: {allowed})",
-                self.state.component
-            )));
-        }
-        if let Some(ceiling) = grant.max_tokens {
+        self.check_model(request.model.as_ref())?;
+        if let Some(ceiling) = self.state.grant.as_ref().and_then(|g| g.max_tokens) {
             request.max_tokens = Some(request.max_tokens.map_or(ceiling, |t| t.min(ceiling)));
         }
         Ok(request)
@@ -203,14 +207,7 @@ impl Host for View<'_> {
         model: Option<String>,
     ) -> Result<Vec<Vec<f32>>, WitError> {
         let backend = self.backend()?.clone();
-        if let (Some(model), Some(grant)) = (&model, &self.state.grant)
-            && !grant.models.iter().any(|m| m == model)
-        {
-            return Err(WitError::InvalidRequest(format!(
-                "model `{model}` is not allowed for component `{}` (see `llm_models` in the manifest)",
-                self.state.component
-            )));
-        }
+        self.check_model(model.as_ref())?;
         Ok(backend.embed(inputs, model).await?)
     }
 }

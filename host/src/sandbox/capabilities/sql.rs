@@ -388,12 +388,9 @@ fn to_wit(rows: Rows) -> QueryResult {
     }
 }
 
-fn e_text_timeout() -> String {
-    SqlError::Timeout.to_string()
-}
-
 impl From<SqlError> for WitError {
     fn from(e: SqlError) -> Self {
+        let text = e.to_string();
         match e {
             SqlError::Constraint(m) => WitError::ConstraintViolation(m),
             SqlError::Syntax(m) => WitError::Syntax(m),
@@ -402,7 +399,7 @@ impl From<SqlError> for WitError {
             SqlError::TransactionClosed => WitError::TransactionClosed,
             SqlError::Denied(m) => WitError::AccessDenied(m),
             SqlError::LimitExceeded(m) => WitError::LimitExceeded(m),
-            SqlError::Timeout => WitError::Timeout(e_text_timeout()),
+            SqlError::Timeout => WitError::Timeout(text),
             SqlError::Other(m) => WitError::Other(m),
         }
     }
