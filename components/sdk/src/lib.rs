@@ -36,6 +36,10 @@ pub mod tool_bindings {
         pub_export_macro: true,
         export_macro_name: "export_tools",
         default_bindings_module: "spaceport_sdk::tool_bindings",
+        // The shared `tool-types` are the ones `bindings` already generated.
+        with: {
+            "spaceport:platform/tool-types@0.1.0": crate::bindings::spaceport::platform::tool_types,
+        },
     });
 }
 
@@ -43,12 +47,11 @@ mod http;
 pub mod rows;
 pub mod time;
 
+pub use bindings::spaceport::platform::tool_types::{Tool, ToolError};
 pub use bindings::spaceport::platform::{context, host_status, sql, variables};
 pub use bindings::spaceport::platform::{llm, tools};
 pub use http::{BodyWriter, ClientGone, Request, Response, serve};
-pub use tool_bindings::exports::spaceport::platform::tool_provider::{
-    Guest as ToolProvider, Tool, ToolError,
-};
+pub use tool_bindings::exports::spaceport::platform::tool_provider::Guest as ToolProvider;
 
 /// A buffered HTTP handler: one request in, one response out.
 pub trait Handler {

@@ -5,7 +5,7 @@
 use crate::manifest::Manifest;
 use crate::manifest::routes::Router;
 use crate::sandbox::capabilities::RequestInfo;
-use crate::sandbox::capabilities::bindings::tool_provider::{Tool as WitTool, ToolError};
+use crate::sandbox::capabilities::bindings::tool_types::{Tool as WitTool, ToolError};
 use crate::sandbox::capabilities::tools::ToolHost;
 use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::tools::Catalog;

@@ -67,6 +67,14 @@ fn cgroup_limit() -> Option<usize> {
     .find(|bytes| *bytes < (1usize << 50))
 }
 
+/// The machine's memory (`MemTotal`), where `/proc/meminfo` tells it.
+pub fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Caps the memory growth of one instance.
 pub struct MemoryLimiter {
     max_bytes: usize,

@@ -4,7 +4,7 @@
 //! grants. Used by the `/api/tools` endpoints and by agent components.
 
 use crate::sandbox::capabilities::RequestInfo;
-use crate::sandbox::capabilities::bindings::tool_provider::ToolError as WitToolError;
+use crate::sandbox::capabilities::bindings::tool_types::ToolError as WitToolError;
 use crate::sandbox::runtime::{
     InstancePermit, LoadedComponent, Runtime, ServeError, spawn_instance,
 };
@@ -92,14 +92,8 @@ impl CallError {
     pub fn into_wit(self, name: &str) -> WitToolError {
         match self {
             CallError::UnknownTool(n) => WitToolError::UnknownTool(n),
-            CallError::Tool(ToolErrorMessage(e)) => match e {
-                ToolError::UnknownTool(m) => WitToolError::UnknownTool(m),
-                ToolError::InvalidArguments(m) => WitToolError::InvalidArguments(m),
-                ToolError::NotFound(m) => WitToolError::NotFound(m),
-                ToolError::Unavailable(m) => WitToolError::Unavailable(m),
-                ToolError::Failed(m) => WitToolError::Failed(m),
-                ToolError::AccessDenied(m) => WitToolError::AccessDenied(m),
-            },
+            // Providers and callers share `tool-types`: passed through as is.
+            CallError::Tool(ToolErrorMessage(e)) => e,
             // A tool that traps or times out is the agent's problem to report, not the host's.
             CallError::Instance(e) => WitToolError::Failed(format!("tool `{name}`: {e}")),
         }

@@ -3,7 +3,7 @@
 //! [`ToolHost`] (the app snapshot the request was dispatched with), which
 //! runs each in a fresh instance of the tool's component, as the same user.
 
-use super::bindings::tool_provider::{Tool, ToolError};
+use super::bindings::tool_types::{Tool, ToolError};
 use super::bindings::tools::{self, Host};
 use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;

@@ -9,10 +9,15 @@ pub mod bindings {
         path: "../wit",
         world: "spaceport:platform/tool-exports",
         exports: { default: async },
+        // One Rust type for `tool` and `tool-error` whether a tool comes
+        // out of a provider's export or goes into an agent's `tools` import.
+        with: {
+            "spaceport:platform/tool-types": crate::sandbox::capabilities::bindings::tool_types,
+        },
     });
 }
 
-pub use bindings::exports::spaceport::platform::tool_provider::{Tool, ToolError};
+pub use crate::sandbox::capabilities::bindings::tool_types::{Tool, ToolError};
 
 /// Pre-instantiated tool-provider export of a component.
 pub type ToolsPre = bindings::ToolExportsPre<InstanceState>;

@@ -50,9 +50,10 @@ pub struct EngineOptions {
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
     /// Most instances alive at once (requests and tool calls); 503 `busy` beyond.
-    #[arg(long = "max-instances", env = "SPACEPORT_MAX_INSTANCES", default_value_t = 1000,
+    /// Default: follows the memory budget (2 MiB per instance, 16 to 4000).
+    #[arg(long = "max-instances", env = "SPACEPORT_MAX_INSTANCES",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_instances: u32,
+    pub max_instances: Option<u32>,
     /// Use wasmtime's pooling allocator (copy-on-write memory images).
     #[arg(long = "pooling", env = "SPACEPORT_POOLING", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -82,7 +83,9 @@ impl EngineArgs {
             _ => Some(data_dir.join("cache")),
         };
         EngineOptions {
-            max_instances: self.max_instances,
+            max_instances: self
+                .max_instances
+                .unwrap_or_else(|| default_max_instances(self.memory_budget_mb)),
             pooling: self.pooling,
             cache_dir,
             precompiled_dir: self.precompiled_dir.clone(),
@@ -90,6 +93,22 @@ impl EngineArgs {
             memory_budget_mb: self.memory_budget_mb,
         }
     }
+}
+
+/// How many instances a host with this memory budget (or, without one, this
+/// machine's memory) runs at once by default. A held instance costs its
+/// linear memory (a small Rust component starts at ~1.1 MiB) plus ~0.3 MiB
+/// of host-side state, so 2 MiB each keeps the default inside the budget; the
+/// ceiling bounds the pooling allocator's address-space reservation
+/// (each slot reserves ~8 GiB of virtual memory).
+pub fn default_max_instances(memory_budget_mb: Option<u64>) -> u32 {
+    let budget = crate::sandbox::limits::MemoryBudget::from_setting(memory_budget_mb).limit();
+    let bytes = if budget < usize::MAX {
+        budget
+    } else {
+        crate::sandbox::limits::physical_memory().map_or(2000 << 21, |total| total / 4 * 3)
+    };
+    u32::try_from((bytes >> 21).clamp(16, 4000)).unwrap_or(4000)
 }
 
 /// A component ready to serve: compiled, linked and pre-instantiated.
@@ -263,6 +282,34 @@ impl Runtime {
                     .unwrap_or(self.default_concurrency) as usize,
             )),
         }
+    }
+
+    /// `component` with the grants of another `config` (same bytes, already
+    /// compiled): e.g. a test case's own variables.
+    pub fn regrant(
+        &self,
+        component: &LoadedComponent,
+        config: &ComponentConfig,
+    ) -> Result<LoadedComponent, LoadError> {
+        let grants = self
+            .caps
+            .grants(&component.id, config)
+            .map_err(|e| LoadError::Invalid {
+                id: component.id.to_string(),
+                path: component.source.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(LoadedComponent {
+            id: component.id.clone(),
+            source: component.source.clone(),
+            hash: component.hash.clone(),
+            limits: config.limits,
+            grants,
+            pre: component.pre.clone(),
+            tools: component.tools.clone(),
+            concurrency: component.concurrency.clone(),
+            origin: component.origin,
+        })
     }
 
     /// Compile (or load from cache), link and pre-instantiate one component.
@@ -505,4 +552,17 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_max_instances;
+
+    #[test]
+    fn default_instances_follow_the_memory_budget() {
+        // 2 MiB per instance, never fewer than 16 nor more than 4000.
+        assert_eq!(default_max_instances(Some(1024)), 512);
+        assert_eq!(default_max_instances(Some(8)), 16);
+        assert_eq!(default_max_instances(Some(1 << 20)), 4000);
+    }
 }
