@@ -18,19 +18,24 @@
 //!    - [`sandbox::capabilities`]: one file per WIT interface, all with the same link → grant → instance lifecycle and a backend trait.
 //!    - [`sandbox::runtime`]: the wasmtime engine, compile cache, instance tasks.
 //!    - [`sandbox::tools`]: tool dispatch (describe, catalog, call) on the runtime.
-//! 4. [`app`]: the live application.
+//! 4. [`kit`]: component unit tests (`spaceport test`) on the sandbox, with fakes.
+//!    - [`kit::cases`]: the TOML test file format.
+//!    - [`kit::fakes`]: recording databases, a scripted model, stubbed tools.
+//!    - [`kit::harness`]: running a component's cases in-process.
+//!    - [`kit::logs`]: capturing a case's log lines.
+//! 5. [`app`]: the live application.
 //!    - [`app::endpoints`]: the table of endpoints the host answers itself.
 //!    - [`app::snapshot`]: the immutable [`app::snapshot::App`] a request runs against; it is also the tools capability's host.
 //!    - [`app::docs`]: the OpenAPI document and `/docs`.
 //!    - [`app::registry`]: loading, validating and atomically swapping snapshots.
 //!    - [`app::watch`]: file watching that triggers reloads.
-//! 5. [`http`]: the HTTP edge.
+//! 6. [`http`]: the HTTP edge.
 //!    - [`http::response`]: the JSON response and error helpers.
 //!    - [`http::cors`]: the CORS layer.
 //!    - [`http::accounts`]: register, login, me.
 //!    - [`http::builtin`]: the host's own endpoints (accounts, tools, docs).
 //!    - [`http::server`]: accept loop and the request pipeline.
-//! 6. [`cli`]: the process edge.
+//! 7. [`cli`]: the process edge.
 //!    - [`cli::config`]: every setting, read from flags and the environment by clap.
 //!    - [`cli::logging`]: the tracing subscriber.
 //!    - [`cli::serve`]: wiring the layers together for `spaceport up`.
@@ -41,6 +46,8 @@ pub mod services;
 pub mod manifest;
 
 pub mod sandbox;
+
+pub mod kit;
 
 pub mod app;
 

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers, lowest first.
-const LAYERS: &[&str] = &["services", "manifest", "sandbox", "app", "http", "cli"];
+const LAYERS: &[&str] = &[
+    "services", "manifest", "sandbox", "kit", "app", "http", "cli",
+];
 
 /// One source file: its module path (`["sandbox", "capabilities", "sql"]`) and text.
 struct Source {

@@ -147,6 +147,10 @@ pub struct ComponentConfig {
     /// routes; merged into `/openapi.json`. Relative to the manifest's directory.
     #[serde(default)]
     pub openapi: Option<PathBuf>,
+    /// `spaceport test` cases for this component: a TOML file, or a folder of
+    /// them, relative to the manifest's directory.
+    #[serde(default)]
+    pub tests: Option<PathBuf>,
 }
 
 /// `[component.<id>.build]`, run by `spaceport build`.
@@ -157,6 +161,10 @@ pub struct BuildConfig {
     /// Directory to run the command in, relative to the manifest's directory.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
+    /// Sources `spaceport dev` watches (folders or files, relative to
+    /// `workdir`; default: the whole workdir, build outputs excepted).
+    #[serde(default)]
+    pub watch: Vec<PathBuf>,
 }
 
 /// `[component.<id>.limits]`.

@@ -312,6 +312,14 @@ mod authorizer {
 }
 
 impl Database {
+    /// Close the pool (its connections end; SQLite files are released).
+    pub async fn close(&self) {
+        match self {
+            Database::Postgres(pool) => pool.close().await,
+            Database::Sqlite(pool) => pool.close().await,
+        }
+    }
+
     /// Run a statement that returns rows.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
         match self {

@@ -50,6 +50,13 @@ impl StatusBoard {
         }
     }
 
+    /// Forget every dependency but the host itself (a test starting afresh).
+    pub fn reset(&self) {
+        if let Ok(mut deps) = self.deps.write() {
+            deps.retain(|name, _| name == "host");
+        }
+    }
+
     /// Record the application's name and version (from the manifest).
     pub fn set_app(&self, name: &str, version: &str) {
         if let Ok(mut app) = self.app.write() {
