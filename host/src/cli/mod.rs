@@ -1,8 +1,10 @@
-//! The `spaceport` command line: `up`, `build`, `check`, `bundle`, `healthcheck`.
+//! The `spaceport` command line: `up`, `build`, `check`, `test`, `bundle`, `healthcheck`.
 
 pub mod config;
+pub mod dev;
 pub mod logging;
 pub mod serve;
+pub mod test;
 
 use crate::app::docs;
 use crate::manifest::Manifest;
@@ -41,6 +43,16 @@ enum Command {
         #[command(flatten)]
         config: Box<HostConfig>,
     },
+    /// `up`, plus rebuilding a component when its sources change; the new
+    /// version is hot-swapped in without a restart.
+    Dev {
+        #[arg(long, default_value = "spin-like.toml")]
+        manifest: PathBuf,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[command(flatten)]
+        config: Box<HostConfig>,
+    },
     /// Run each component's build command from the manifest.
     Build {
         #[arg(long, default_value = "spin-like.toml")]
@@ -56,6 +68,9 @@ enum Command {
         #[command(flatten)]
         config: CheckConfig,
     },
+    /// Run components' test cases (TOML files beside each component) in-process,
+    /// against fakes of their capabilities; exits non-zero if a case fails.
+    Test(test::TestArgs),
     /// Check the app (as `check` does), then copy the manifest and every file it
     /// names into DIR at the same relative paths: what a deployment needs next to
     /// the binary (the Dockerfile uses it).
@@ -83,6 +98,17 @@ pub fn main() -> ExitCode {
     // SAFETY: nothing else runs yet; no thread can read the environment meanwhile.
     unsafe { config::drop_blank_variables(&Cli::command()) };
     let cli = Cli::parse();
+    if let Command::Test(args) = &cli.command {
+        // The test runner captures log lines per case instead of printing them.
+        return match test::run(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     logging::init(&cli.log);
     let result = match cli.command {
         Command::Up {
@@ -90,6 +116,11 @@ pub fn main() -> ExitCode {
             listen,
             config,
         } => up(*config, &manifest, listen),
+        Command::Dev {
+            manifest,
+            listen,
+            config,
+        } => dev(*config, &manifest, listen),
         Command::Build {
             manifest,
             components,
@@ -101,6 +132,7 @@ pub fn main() -> ExitCode {
             config,
         } => bundle(&config, &manifest, &out),
         Command::Healthcheck { addr, port } => healthcheck(addr, port),
+        Command::Test(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,6 +159,29 @@ fn check_sources(manifest: &Manifest) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn dev(
+    mut config: HostConfig,
+    manifest_path: &Path,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let manifest = Manifest::load(manifest_path)?;
+    // A fresh checkout has no .wasm yet: build what is missing first.
+    let missing: Vec<String> = manifest
+        .components
+        .iter()
+        .filter(|(_, c)| c.build.is_some() && !manifest.source_path(c).is_file())
+        .map(|(id, _)| id.clone())
+        .collect();
+    if !missing.is_empty() {
+        build(manifest_path, &missing)?;
+    }
+    check_sources(&manifest)?;
+    // Hot swap is what `dev` is for.
+    config.watch = true;
+    dev::spawn(&manifest)?;
+    serve::up(config, manifest, listen)
 }
 
 fn up(config: HostConfig, manifest_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
