@@ -21,6 +21,7 @@
 //! Unknown keys are errors (a typo must not silently test nothing), reported
 //! with the file, line and column.
 
+use crate::services::status::DepState;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -301,7 +302,7 @@ impl TestFile {
             if let Some((name, state)) = case
                 .status
                 .iter()
-                .find(|(_, state)| super::harness::dep_state(state).is_none())
+                .find(|(_, state)| dep_state(state).is_none())
             {
                 return Err(invalid(&format!(
                     "`status.{name} = \"{state}\"`: expected healthy, degraded, down, starting, unconfigured or configured"
@@ -319,6 +320,19 @@ impl TestFile {
         }
         Ok(file)
     }
+}
+
+/// A `host-status` state by its WIT name.
+pub fn dep_state(name: &str) -> Option<DepState> {
+    Some(match name {
+        "healthy" => DepState::Healthy,
+        "degraded" => DepState::Degraded,
+        "down" => DepState::Down,
+        "starting" => DepState::Starting,
+        "unconfigured" => DepState::Unconfigured,
+        "configured" => DepState::Configured,
+        _ => return None,
+    })
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {

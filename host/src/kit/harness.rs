@@ -2,7 +2,7 @@
 //! (engine, limits, capabilities, argument validation), a fresh instance per
 //! case, and the fakes of [`super::fakes`] in place of the host's services.
 
-use super::cases::{Case, CaseDefaults, DbExpect, Expect, TestFile};
+use super::cases::{Case, CaseDefaults, DbExpect, Expect, TestFile, dep_state};
 use super::fakes::{CaseDatabase, Recording, ScriptedLlm, Shared, StubTools};
 use super::logs;
 use crate::manifest::routes::{RouteMatch, RoutePattern, Router};
@@ -14,7 +14,7 @@ use crate::sandbox::tools::Catalog;
 use crate::services::auth::Principal;
 use crate::services::databases::{DatabaseSpec, Databases};
 use crate::services::db::{DbConfig, Value};
-use crate::services::status::{DepState, StatusBoard};
+use crate::services::status::StatusBoard;
 use anyhow::Context as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Value as Json, json};
@@ -466,19 +466,6 @@ impl Harness {
             ))
         }
     }
-}
-
-/// A `host-status` state by its WIT name.
-pub fn dep_state(name: &str) -> Option<DepState> {
-    Some(match name {
-        "healthy" => DepState::Healthy,
-        "degraded" => DepState::Degraded,
-        "down" => DepState::Down,
-        "starting" => DepState::Starting,
-        "unconfigured" => DepState::Unconfigured,
-        "configured" => DepState::Configured,
-        _ => return None,
-    })
 }
 
 fn db_config(url: Option<String>, data_dir: PathBuf) -> DbConfig {
