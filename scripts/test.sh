@@ -39,10 +39,20 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || python3 -m pip install -q openapi-spec-validator 2>/dev/null \
   || python3 -m pip install -q --break-system-packages openapi-spec-validator   # Debian's PEP 668 Python
 
+step "schemathesis (host/tests/schemathesis.rs runs it against /openapi.json), pinned, in a cached venv"
+SCHEMATHESIS_VERSION=4.32.5
+st_venv="$HOME/.cache/spaceport/st"
+if [ "$("$st_venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+  python3 -m venv --clear "$st_venv" 2>/dev/null \
+    || { apt-get install -y python3-venv >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null; }; python3 -m venv --clear "$st_venv"; }
+  "$st_venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export SPACEPORT_SCHEMATHESIS="$st_venv/bin/schemathesis"
+
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport
 
-step "build the app's components (spaceport build)"
+step "build the app's components (spaceport build: Rust, Python, JavaScript)"
 ./target/release/spaceport build --manifest spin-like.toml
 
 step "build the test fixture components"
@@ -54,7 +64,12 @@ cargo fmt --all -- --check
 cargo clippy --release --locked --all-targets -- -D warnings
 (cd components && cargo clippy --release --locked --all-targets -- -D warnings)
 
+step "component unit tests (spaceport test: every component's cases, in-process)"
+./target/release/spaceport test --manifest spin-like.toml --cache-dir target/test-compile-cache
+
 step "tests"
+# The Python and JS components were compiled into this cache by `spaceport
+# test` above, so the many hosts the tests start load them in milliseconds.
 cargo test --release --locked --workspace
 
 step "container image: build and run the real Dockerfile (scripts/container-test.sh)"

@@ -76,10 +76,20 @@ fn wants_sse(req: &Request) -> bool {
         .is_some_and(|a| a.contains("text/event-stream"))
 }
 
+/// An integer, also written as `4.0` (an integer to JSON Schema, so clients
+/// generated from the OpenAPI document may send it so).
+fn integer(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 fn id_of(segment: &str) -> Result<i64, Response> {
-    segment
-        .parse()
-        .map_err(|_| Response::error(422, "validation_error", "id: must be an integer"))
+    integer(segment)
+        .ok_or_else(|| Response::error(422, "validation_error", "id: must be an integer"))
 }
 
 fn store_error(e: StoreError) -> Response {
@@ -142,19 +152,25 @@ fn chat(user: &str, req: &Request, sse: bool) -> Result<Response, Response> {
         }
     };
     let message = match body.get("message") {
+        // The length as sent, as the schema's `maxLength` counts it.
+        Some(Json::String(m)) if m.chars().count() > 4000 => {
+            return Err(field_error("message", "must be at most 4000 characters"));
+        }
+        // PostgreSQL cannot store NUL.
+        Some(Json::String(m)) if m.contains('\0') => {
+            return Err(field_error("message", "must not contain NUL characters"));
+        }
         Some(Json::String(m)) if !m.trim().is_empty() => m.trim().to_string(),
         Some(Json::String(_)) | None | Some(Json::Null) => {
             return Err(field_error("message", "is required and must not be empty"));
         }
         Some(_) => return Err(field_error("message", "must be a string")),
     };
-    if message.chars().count() > 4000 {
-        return Err(field_error("message", "must be at most 4000 characters"));
-    }
     let conversation_id = match body.get("conversation_id") {
         None | Some(Json::Null) => None,
         Some(Json::Number(n)) => Some(
             n.as_i64()
+                .or_else(|| integer(&n.to_string()))
                 .ok_or_else(|| field_error("conversation_id", "must be an integer"))?,
         ),
         Some(Json::String(s)) => Some(

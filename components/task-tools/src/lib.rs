@@ -85,10 +85,20 @@ fn done<T: serde::Serialize>(result: Result<T, StoreError>, status: u16) -> Repl
         .map_err(store_error)
 }
 
+/// The `{id}` segment: an integer, also written as `4.0` (an integer to JSON
+/// Schema, so clients generated from the OpenAPI document may send it so).
 fn task_id(segment: &str) -> Result<i64, Response> {
     segment
         .parse::<i64>()
-        .map_err(|_| invalid(FieldError::new("id", "must be an integer task id")))
+        .ok()
+        .or_else(|| {
+            segment
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| invalid(FieldError::new("id", "must be an integer task id")))
 }
 
 fn body(req: &Request) -> Result<serde_json::Map<String, Value>, Response> {
@@ -99,13 +109,39 @@ fn body(req: &Request) -> Result<serde_json::Map<String, Value>, Response> {
 }
 
 fn list(user: &str, req: &Request) -> Reply {
-    let status = req
-        .query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("status="))
-        .unwrap_or("all");
-    let filter = input::filter(status).map_err(invalid)?;
+    let mut statuses = req.query.split('&').filter_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(name) == "status").then(|| decode(value))
+    });
+    let status = statuses.next();
+    if statuses.next().is_some() {
+        return Err(invalid(FieldError::new("status", "must be given once")));
+    }
+    let filter = input::filter(status.as_deref().unwrap_or("all")).map_err(invalid)?;
     done(store::list(user, filter), 200)
+}
+
+/// A query string's name or value: `%XX` escapes decoded, `+` a space.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn create(user: &str, req: &Request) -> Reply {

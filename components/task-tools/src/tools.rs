@@ -20,10 +20,31 @@ fn task_id_schema() -> Value {
     // (the host checks arguments against this schema before the tool runs).
     json!({
         "anyOf": [
-            { "type": "integer", "minimum": 1 },
-            { "type": "string", "pattern": "^[0-9]+$" }
+            { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+            { "type": "string", "pattern": "^[0-9]{1,18}$" }
         ],
         "description": "The task's id (from list_tasks or add_task)"
+    })
+}
+
+/// What `input` accepts as a title: some text besides white space, no NUL,
+/// at most `MAX_TITLE` characters as sent.
+fn title_schema() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": input::MAX_TITLE,
+        "pattern": input::TITLE_PATTERN,
+        "description": "Short title, at most 200 characters"
+    })
+}
+
+fn description_schema() -> Value {
+    json!({
+        "type": "string",
+        "maxLength": input::MAX_DESCRIPTION,
+        "pattern": input::DESCRIPTION_PATTERN,
+        "description": "Optional details, at most 1000 characters"
     })
 }
 
@@ -36,8 +57,8 @@ impl ToolProvider for TaskTools {
                 json!({
                     "type": "object",
                     "properties": {
-                        "title": { "type": "string", "description": "Short title, at most 200 characters" },
-                        "description": { "type": "string", "description": "Optional details" }
+                        "title": title_schema(),
+                        "description": description_schema()
                     },
                     "required": ["title"],
                     "additionalProperties": false
@@ -61,8 +82,8 @@ impl ToolProvider for TaskTools {
                     "type": "object",
                     "properties": {
                         "task_id": task_id_schema(),
-                        "title": { "type": "string" },
-                        "description": { "type": "string" }
+                        "title": title_schema(),
+                        "description": description_schema()
                     },
                     "required": ["task_id"],
                     "additionalProperties": false

@@ -4,10 +4,12 @@
 //! The document is assembled from what the app really serves: the host's own
 //! endpoints, one path per tool (its JSON Schema as the request body), and
 //! each component's own fragment (`openapi = "…"` in the manifest), onto which
-//! the host stamps the auth its routes enforce. It is rebuilt with every
-//! reload, so it follows hot swaps.
+//! the host stamps the auth its routes enforce and the statuses it answers
+//! there itself. It is rebuilt with every reload, so it follows hot swaps,
+//! and with it the table of the methods each fragment documents, which the
+//! host enforces (405 with `Allow` for any other).
 
-use super::snapshot::RouteTarget;
+use super::snapshot::{Methods, OPERATIONS, OpenApi, RouteTarget};
 use crate::manifest::routes::Router;
 use crate::manifest::{Manifest, ManifestError};
 use crate::sandbox::tools::Catalog;
@@ -49,7 +51,8 @@ pub fn document(
     router: &Router<RouteTarget>,
     tools: &Catalog,
     fragments: &BTreeMap<String, Value>,
-) -> Value {
+) -> OpenApi {
+    let mut methods = Methods::default();
     let mut paths = builtin_paths();
     for (name, entry) in tools
         .iter()
@@ -78,7 +81,8 @@ pub fn document(
         for (path, item) in fragment_paths {
             match served_by(router, path) {
                 Some(target) if target.component.id.as_ref() == id.as_str() => {
-                    paths.insert(path.clone(), with_auth(item.clone(), target, id));
+                    methods.add(id, path, item);
+                    paths.insert(path.clone(), stamp(item.clone(), target, id));
                 }
                 _ => tracing::warn!(
                     component = %id,
@@ -88,7 +92,7 @@ pub fn document(
             }
         }
     }
-    json!({
+    let document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": manifest.application.name,
@@ -102,7 +106,8 @@ pub fn document(
                 "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
             }
         }
-    })
+    });
+    OpenApi { document, methods }
 }
 
 /// The route target for an OpenAPI path (`{name}` segments become a sample value).
@@ -120,45 +125,93 @@ fn served_by<'a>(router: &'a Router<RouteTarget>, path: &str) -> Option<&'a Rout
     router.lookup(&sample.join("/")).map(|(_, t, _)| t)
 }
 
-/// Stamp the route's auth policy (and its 401/403) onto every operation.
-fn with_auth(mut item: Value, target: &RouteTarget, component: &str) -> Value {
+/// Stamp onto every operation what the host enforces on the route: its auth
+/// policy (`security`, and the 401/403 it answers), and the statuses the host
+/// itself answers there: the body's (400, 408, 413, where one is read), the
+/// per-user LLM limits (429, on a route whose component holds the `llm`
+/// grant), and the component's failures (500, 502, 503, 504). The fragment's
+/// own description of a status wins.
+fn stamp(mut item: Value, target: &RouteTarget, component: &str) -> Value {
     let Some(operations) = item.as_object_mut() else {
         return item;
     };
     for (method, op) in operations.iter_mut() {
-        let is_operation = matches!(
-            method.as_str(),
-            "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
-        );
-        let Some(op) = op.as_object_mut().filter(|_| is_operation) else {
+        let Some(op) = op
+            .as_object_mut()
+            .filter(|_| OPERATIONS.contains(&method.as_str()))
+        else {
             continue;
         };
         op.insert("x-spaceport-component".into(), json!(component));
-        let security = match target.auth {
-            AuthPolicy::None => continue,
-            AuthPolicy::Optional => json!([{}, { "bearer": [] }]),
-            AuthPolicy::Required => json!([{ "bearer": [] }]),
-        };
-        op.insert("security".into(), security);
-        if target.auth == AuthPolicy::Required {
-            let responses = op
-                .entry("responses")
-                .or_insert_with(|| json!({}))
-                .as_object_mut();
-            if let Some(responses) = responses {
-                responses
-                    .entry("401")
-                    .or_insert_with(|| error_response("missing, invalid or expired bearer token"));
-                if target.user_param.is_some() {
-                    responses.entry("403").or_insert_with(|| {
-                        error_response("the path names another user than the token's")
-                    });
-                }
+        match target.auth {
+            AuthPolicy::None => {}
+            AuthPolicy::Optional => {
+                op.insert("security".into(), json!([{}, { "bearer": [] }]));
+            }
+            AuthPolicy::Required => {
+                op.insert("security".into(), json!([{ "bearer": [] }]));
             }
         }
+        let reads_body = op.contains_key("requestBody");
+        let Some(responses) = op
+            .entry("responses")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+        else {
+            continue;
+        };
+        let mut add = |status: &str, description: &str| {
+            responses
+                .entry(status)
+                .or_insert_with(|| error_response(description));
+        };
+        if target.auth != AuthPolicy::None {
+            add("401", UNAUTHORIZED);
+            if target.user_param.is_some() {
+                add("403", FORBIDDEN);
+            }
+        }
+        if reads_body {
+            add("400", "the request body could not be read (`bad_request`)");
+            add("408", TIMEOUT);
+            add("413", TOO_LARGE);
+        }
+        if target.component.grants.llm.is_some() && target.auth != AuthPolicy::None {
+            add(
+                "429",
+                "this account is over its requests to the model per minute or at once (`rate_limited`, see Retry-After)",
+            );
+        }
+        add(
+            "500",
+            "the component failed (it trapped, ran out of memory or called a capability it was not granted) or reported an internal error",
+        );
+        add(
+            "502",
+            "the component answered with an error code instead of a response (`component_error`)",
+        );
+        add(
+            "503",
+            "every instance slot is in use (`busy`, see Retry-After), or the database is unavailable",
+        );
+        add(
+            "504",
+            "the component did not finish within its deadline (`component_timeout`)",
+        );
     }
     item
 }
+
+const UNAUTHORIZED: &str = "missing, invalid or expired bearer token";
+const FORBIDDEN: &str = "the path names another user than the token's";
+const TIMEOUT: &str = "the request body did not arrive in time (`request_timeout`)";
+const TOO_LARGE: &str = "the request body is over the host's limit (`payload_too_large`)";
+
+/// A JSON Schema `pattern` for a text field: something besides white space
+/// (Unicode `White_Space`, what Rust's `str::trim` removes) and no NUL (which
+/// PostgreSQL cannot store). Linear, and written out so that every regex
+/// dialect (the host's, a client's) reads it alike.
+pub const TEXT: &str = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\0\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}][^\0]*$";
 
 fn error_response(description: &str) -> Value {
     json!({
@@ -185,6 +238,11 @@ fn user_id_param() -> Value {
 }
 
 fn tool_path(name: &str, description: &str, schema: &Value) -> Value {
+    // An empty body means `{}`: it may be left out when `{}` is valid.
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty());
     json!({
         "post": {
             "tags": ["tools"],
@@ -193,20 +251,21 @@ fn tool_path(name: &str, description: &str, schema: &Value) -> Value {
             "x-spaceport-tool": name,
             "parameters": [user_id_param()],
             "security": [{ "bearer": [] }],
-            // An empty body means `{}`.
-            "requestBody": { "required": false, "content": { "application/json": { "schema": schema } } },
+            "requestBody": { "required": required, "content": { "application/json": { "schema": schema } } },
             "responses": {
                 "200": json_response("The tool's result", json!({
                     "type": "object",
                     "properties": { "tool": { "type": "string" }, "input": { "type": "object" }, "result": {} }
                 })),
-                "400": error_response("the body is not JSON"),
-                "401": error_response("missing, invalid or expired bearer token"),
-                "403": error_response("the path names another user than the token's"),
+                "400": error_response("the body is not JSON (`invalid_json`) or could not be read"),
+                "401": error_response(UNAUTHORIZED),
+                "403": error_response(FORBIDDEN),
                 "404": error_response("the tool or what it acts on does not exist"),
-                "422": error_response("the arguments do not match the schema"),
+                "408": error_response(TIMEOUT),
+                "413": error_response(TOO_LARGE),
+                "422": error_response("the arguments do not match the schema, or the tool refused them"),
                 "500": error_response("the tool failed, trapped or ran out of memory"),
-                "503": error_response("a dependency is unavailable, or every instance slot is busy"),
+                "503": error_response("a dependency is unavailable, or every instance slot is busy (`busy`, see Retry-After)"),
                 "504": error_response("the tool did not finish within its component's deadline"),
             }
         }
@@ -220,6 +279,35 @@ fn builtin_paths() -> Map<String, Value> {
         if let Value::Object(errors) = errors {
             responses.extend(errors);
         }
+        // What every account endpoint may answer besides.
+        for (status, description) in [
+            (
+                "400",
+                "the body is not JSON (`invalid_json`) or could not be read",
+            ),
+            ("408", TIMEOUT),
+            ("413", TOO_LARGE),
+            (
+                "422",
+                "a field is missing or invalid (`validation_error`; `field` names it)",
+            ),
+            (
+                "429",
+                "too many attempts from this address (`rate_limited`, see Retry-After)",
+            ),
+            (
+                "500",
+                "an unexpected failure (`internal_error`; the log has it)",
+            ),
+            (
+                "503",
+                "too many sign-ins at once (`busy`, see Retry-After), or the database is unavailable",
+            ),
+        ] {
+            responses
+                .entry(status)
+                .or_insert_with(|| error_response(description));
+        }
         json!({ "post": {
             "tags": ["auth"], "summary": summary, "requestBody": json_body(body), "responses": responses
         }})
@@ -230,15 +318,12 @@ fn builtin_paths() -> Map<String, Value> {
         auth(
             "Create an account",
             json!({ "type": "object", "required": ["email", "password", "name"], "properties": {
-                "email": { "type": "string", "format": "email" },
-                "password": { "type": "string", "minLength": 8 },
-                "name": { "type": "string" } } }),
+                "email": { "type": "string", "format": "email", "maxLength": 254 },
+                "password": { "type": "string", "minLength": 8, "maxLength": 256 },
+                "name": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": TEXT,
+                          "description": "Something besides white space (it is trimmed), no NUL; at most 100 characters as sent" } } }),
             ("201", "The new user", schema_ref("User")),
-            json!({
-                "409": error_response("the email is already registered"),
-                "422": error_response("a field is invalid (`field` names it)"),
-                "429": error_response("too many attempts from this address (see Retry-After)"),
-            }),
+            json!({ "409": error_response("the email is already registered (`email_taken`)") }),
         ),
     );
     paths.insert(
@@ -255,7 +340,6 @@ fn builtin_paths() -> Map<String, Value> {
             ),
             json!({
                 "401": error_response("unknown email or wrong password (the same answer for both)"),
-                "429": error_response("too many attempts from this address (see Retry-After)"),
             }),
         ),
     );
@@ -265,7 +349,9 @@ fn builtin_paths() -> Map<String, Value> {
             "tags": ["auth"], "summary": "The caller's account", "security": [{ "bearer": [] }],
             "responses": {
                 "200": json_response("The user", schema_ref("User")),
-                "401": error_response("missing, invalid or expired bearer token"),
+                "401": error_response(UNAUTHORIZED),
+                "500": error_response("an unexpected failure (`internal_error`; the log has it)"),
+                "503": error_response("the database is unavailable (`database_unavailable`, see Retry-After)"),
             }
         }}),
     );

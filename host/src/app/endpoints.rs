@@ -37,14 +37,34 @@ pub fn host_paths() -> impl Iterator<Item = &'static str> {
     FIXED.iter().map(|(_, path, _)| *path)
 }
 
+/// The `Allow` header for one of the host's own paths, when a request names
+/// it with a method the host does not answer there (`405`): the path's method,
+/// `HEAD` with `GET`, and `OPTIONS` (CORS answers it). `None` for other paths.
+pub fn allowed_at(path: &str) -> Option<String> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let method = match FIXED.iter().find(|(_, p, _)| *p == path) {
+        Some((method, _, _)) => *method,
+        None if path.contains("/tools/") && CALL_TOOL.matches(path).is_some() => "POST",
+        None => return None,
+    };
+    Some(if method == "GET" {
+        "GET, HEAD, OPTIONS".to_string()
+    } else {
+        format!("{method}, OPTIONS")
+    })
+}
+
 impl Builtin {
-    /// The endpoint for `method` and `path`, if the host answers it itself.
+    /// The endpoint for `method` and `path`, if the host answers it itself
+    /// (`HEAD` wherever `GET` is answered).
     pub fn lookup(method: &http::Method, path: &str) -> Option<Self> {
         let path = path.strip_suffix('/').unwrap_or(path);
-        if let Some((_, _, b)) = FIXED
-            .iter()
-            .find(|(m, p, _)| *p == path && *m == method.as_str())
-        {
+        let method = if method == http::Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        if let Some((_, _, b)) = FIXED.iter().find(|(m, p, _)| *p == path && *m == method) {
             return Some(*b);
         }
         // Cheap test first: this runs for every request.

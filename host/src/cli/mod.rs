@@ -3,6 +3,7 @@
 pub mod config;
 pub mod dev;
 pub mod logging;
+pub mod new;
 pub mod serve;
 pub mod test;
 
@@ -53,6 +54,9 @@ enum Command {
         #[command(flatten)]
         config: Box<HostConfig>,
     },
+    /// Scaffold a component (Rust, Python or JavaScript; an HTTP route or a
+    /// tool) that builds and passes its tests, and add it to the manifest.
+    New(new::NewArgs),
     /// Run each component's build command from the manifest.
     Build {
         #[arg(long, default_value = "spin-like.toml")]
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
             config,
         } => bundle(&config, &manifest, &out),
         Command::Healthcheck { addr, port } => healthcheck(addr, port),
+        Command::New(args) => new::run(&args),
         Command::Test(_) => unreachable!("handled above"),
     };
     match result {
@@ -147,16 +152,24 @@ pub fn main() -> ExitCode {
 /// Every component's `.wasm` must exist before we start, so a missing build
 /// fails fast with the manifest key to fix.
 fn check_sources(manifest: &Manifest) -> anyhow::Result<()> {
-    for (id, c) in &manifest.components {
-        let path = manifest.source_path(c);
-        if !path.is_file() {
-            let hint = if c.build.is_some() {
-                " (run `spaceport build`)"
-            } else {
-                ""
-            };
-            bail!(manifest.source_error(id, format!("file not found: {}{hint}", path.display())));
-        }
+    manifest
+        .components
+        .keys()
+        .try_for_each(|id| check_source(manifest, id))
+}
+
+fn check_source(manifest: &Manifest, id: &str) -> anyhow::Result<()> {
+    let Some(c) = manifest.components.get(id) else {
+        bail!("no component named `{id}` in {}", manifest.path.display());
+    };
+    let path = manifest.source_path(c);
+    if !path.is_file() {
+        let hint = if c.build.is_some() {
+            format!(" (run `spaceport build {id}`)")
+        } else {
+            String::new()
+        };
+        bail!(manifest.source_error(id, format!("file not found: {}{hint}", path.display())));
     }
     Ok(())
 }
@@ -225,7 +238,12 @@ fn build(manifest_path: &Path, only: &[String]) -> anyhow::Result<()> {
             );
         }
     }
-    check_sources(&manifest)
+    if only.is_empty() {
+        check_sources(&manifest)
+    } else {
+        // Only what was asked for: the others may not be built yet.
+        only.iter().try_for_each(|id| check_source(&manifest, id))
+    }
 }
 
 fn check(config: &CheckConfig, manifest_path: &Path) -> anyhow::Result<()> {

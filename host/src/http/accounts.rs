@@ -16,6 +16,7 @@ use serde_json::{Map, json};
 
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 256;
+const MAX_NAME: usize = 100;
 
 /// A 4xx/5xx response, ready to send.
 type Reject = Response<Body>;
@@ -118,7 +119,7 @@ fn normalize_email(email: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && email.len() <= 254
-        && !email.chars().any(char::is_whitespace);
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     ok.then_some(email)
 }
 
@@ -155,18 +156,27 @@ async fn register_inner(
             request_id,
         ));
     }
-    if password.len() > MAX_PASSWORD {
+    if password.chars().count() > MAX_PASSWORD {
         return Err(validation(
             "password",
-            "must be at most 256 bytes",
+            "must be at most 256 characters",
             request_id,
         ));
     }
+    // Counted as sent (as the schema's `maxLength` is), then trimmed.
+    let too_long = name.chars().count() > MAX_NAME;
     let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || too_long {
         return Err(validation(
             "name",
             "must be 1 to 100 characters",
+            request_id,
+        ));
+    }
+    if name.contains('\0') {
+        return Err(validation(
+            "name",
+            "must not contain NUL characters",
             request_id,
         ));
     }

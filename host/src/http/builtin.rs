@@ -47,7 +47,7 @@ impl Builtins {
         match (call.endpoint, call.principal.as_ref()) {
             (Builtin::Register | Builtin::Login, _) => self.account(&call).await,
             (Builtin::Me, Some(principal)) => accounts::me(&self.db, principal, request_id).await,
-            (Builtin::OpenApi, _) => json(StatusCode::OK, &app.openapi),
+            (Builtin::OpenApi, _) => json(StatusCode::OK, &app.openapi.document),
             (Builtin::Docs, _) => with_body(
                 StatusCode::OK,
                 "text/html; charset=utf-8",

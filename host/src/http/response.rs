@@ -57,6 +57,20 @@ pub fn busy(detail: &str, request_id: &str) -> Response<Body> {
     resp
 }
 
+/// 405 + `Allow`: the path exists, the method is not one it answers.
+pub fn method_not_allowed(method: &http::Method, allow: &str, request_id: &str) -> Response<Body> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{method} is not allowed here; allowed: {allow}"),
+        request_id,
+    );
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
 /// 401 for a refused bearer token, with `WWW-Authenticate`.
 pub fn unauthorized(e: TokenError, request_id: &str) -> Response<Body> {
     let code = match e {

@@ -1,5 +1,6 @@
 //! The HTTP server: accepts connections and runs every request through one
-//! pipeline: request id, CORS, route (host endpoint or component), auth and
+//! pipeline: request id, CORS, route (host endpoint or component) and method
+//! (405 with `Allow` for one the path does not answer or document), auth and
 //! owner check, bounded body, instance slot, then the host endpoint or a fresh
 //! component instance. Every error is JSON (see [`super::response`]).
 
@@ -9,12 +10,12 @@
 use super::builtin::{Builtins, Call};
 use super::llm_limits::{LlmLimits, Refused};
 use super::response::{
-    Body, busy, database_unavailable, error, forbidden, serve_error, starting, too_large,
-    unauthorized,
+    Body, busy, database_unavailable, error, forbidden, method_not_allowed, serve_error, starting,
+    too_large, unauthorized,
 };
-use crate::app::endpoints::Builtin;
+use crate::app::endpoints::{self, Builtin};
 use crate::app::registry::Registry;
-use crate::app::snapshot::{App, RouteTarget};
+use crate::app::snapshot::{App, RouteTarget, Verdict};
 use crate::manifest::routes::{RouteMatch, RoutePattern};
 use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError};
@@ -142,7 +143,7 @@ impl Server {
     /// Returns the response plus the matched route and component for the log line.
     async fn dispatch(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
@@ -156,6 +157,11 @@ impl Server {
                 .unwrap_or_else(|r| r);
             return (resp, Some(endpoint.route().to_string()), None);
         }
+        // One of the host's own paths, with a method it does not answer there.
+        if let Some(allow) = endpoints::allowed_at(req.uri().path()) {
+            let resp = method_not_allowed(req.method(), &allow, request_id);
+            return (resp, None, None);
+        }
         let Some((pattern, target, matched)) = app.router.lookup(req.uri().path()) else {
             let detail = format!("no route matches {}", req.uri().path());
             let resp = error(StatusCode::NOT_FOUND, "not_found", &detail, request_id);
@@ -163,6 +169,20 @@ impl Server {
         };
         let route = Some(pattern.as_str().to_string());
         let component = Some(target.component.id.to_string());
+        // A path the component documents, with a method it does not: the
+        // host answers, before auth, body or instance.
+        match app
+            .openapi
+            .methods
+            .check(&target.component.id, req.uri().path(), req.method())
+        {
+            Verdict::Pass => {}
+            Verdict::AsGet => *req.method_mut() = http::Method::GET,
+            Verdict::Refuse(allow) => {
+                let resp = method_not_allowed(req.method(), allow, request_id);
+                return (resp, route, component);
+            }
+        }
         let resp = self
             .serve_component(&app, pattern, target, matched, req, peer, request_id)
             .await

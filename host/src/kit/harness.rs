@@ -508,16 +508,16 @@ fn value_json(value: &Value) -> Json {
 
 /// Compare everything a case expects with what it produced.
 fn check(expect: &Expect, outcome: &Outcome, recording: &Recording, failures: &mut Vec<String>) {
-    if let Some(status) = expect.status {
-        if outcome.status != Some(status) {
-            failures.push(format!(
-                "status: expected {status}, got {}\n  body: {}",
-                outcome
-                    .status
-                    .map_or("none (a tool case)".into(), |s| s.to_string()),
-                truncate(&outcome.body)
-            ));
-        }
+    if let Some(status) = expect.status
+        && outcome.status != Some(status)
+    {
+        failures.push(format!(
+            "status: expected {status}, got {}\n  body: {}",
+            outcome
+                .status
+                .map_or("none (a tool case)".into(), |s| s.to_string()),
+            truncate(&outcome.body)
+        ));
     }
     for (name, value) in &expect.headers {
         let actual = outcome.headers.get(&name.to_ascii_lowercase());
@@ -528,13 +528,13 @@ fn check(expect: &Expect, outcome: &Outcome, recording: &Recording, failures: &m
             ));
         }
     }
-    if let Some(text) = &expect.body_contains {
-        if !outcome.body.contains(text.as_str()) {
-            failures.push(format!(
-                "body: expected it to contain `{text}`\n  body: {}",
-                truncate(&outcome.body)
-            ));
-        }
+    if let Some(text) = &expect.body_contains
+        && !outcome.body.contains(text.as_str())
+    {
+        failures.push(format!(
+            "body: expected it to contain `{text}`\n  body: {}",
+            truncate(&outcome.body)
+        ));
     }
     if expect.json.is_some() || expect.json_exact.is_some() {
         match serde_json::from_str::<Json>(&outcome.body) {
@@ -579,12 +579,12 @@ fn check(expect: &Expect, outcome: &Outcome, recording: &Recording, failures: &m
             {
                 failures.push(format!("the tool failed: {kind}: {message}"));
             }
-            if let Some(text) = &expect.error_contains {
-                if !message.contains(text.as_str()) {
-                    failures.push(format!(
-                        "error: expected the message to contain `{text}`, got `{message}`"
-                    ));
-                }
+            if let Some(text) = &expect.error_contains
+                && !message.contains(text.as_str())
+            {
+                failures.push(format!(
+                    "error: expected the message to contain `{text}`, got `{message}`"
+                ));
             }
         }
         (Some(result), None) => {
@@ -603,13 +603,13 @@ fn check(expect: &Expect, outcome: &Outcome, recording: &Recording, failures: &m
         (None, None) => {}
     }
     check_sql(expect, recording, failures);
-    if let Some(n) = expect.llm_calls {
-        if recording.llm.len() != n {
-            failures.push(format!(
-                "llm_calls: expected {n}, the component made {}",
-                recording.llm.len()
-            ));
-        }
+    if let Some(n) = expect.llm_calls
+        && recording.llm.len() != n
+    {
+        failures.push(format!(
+            "llm_calls: expected {n}, the component made {}",
+            recording.llm.len()
+        ));
     }
     for (i, expected) in expect.llm.iter().enumerate() {
         match recording.llm.get(i) {
