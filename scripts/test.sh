@@ -52,7 +52,7 @@ export SPACEPORT_SCHEMATHESIS="$st_venv/bin/schemathesis"
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport
 
-step "build the app's components (spaceport build: Rust, Python, JavaScript)"
+step "build the app's components (spaceport build)"
 ./target/release/spaceport build --manifest spin-like.toml
 
 step "build the test fixture components"
