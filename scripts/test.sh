@@ -52,7 +52,13 @@ export SPACEPORT_SCHEMATHESIS="$st_venv/bin/schemathesis"
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport
 
-step "build the app's components (spaceport build)"
+step "Python and JavaScript toolchains: componentize-py, componentize-js (pinned, once per machine)"
+./scripts/componentize.sh install
+
+step "Python SDK and dates unit tests (plain CPython, no Wasm)"
+sh components/sdk-python/run-tests.sh
+
+step "build the app's components (spaceport build: Rust, Python, JavaScript)"
 ./target/release/spaceport build --manifest spin-like.toml
 
 step "build the test fixture components"

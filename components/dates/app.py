@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Annotated, Optional
 
 import dateparse
 from spaceport import InvalidArguments, ToolProvider, tool, variables  # noqa: F401 - ToolProvider is the export
@@ -22,8 +22,9 @@ _MAX_OFFSET_MINUTES = 14 * 60
 
 @tool
 def resolve_date(
-    text: str,
-    timezone_offset_minutes: Optional[int] = None,
+    # At least one non-blank character: the host refuses "" and "   " before the tool runs.
+    text: Annotated[str, {"minLength": 1, "maxLength": 200, "pattern": "\\S"}],
+    timezone_offset_minutes: Annotated[Optional[int], {"minimum": -840, "maximum": 840}] = None,
     now: Optional[str] = None,
 ) -> dict:
     """Turn a natural-language date or time ("today", "tomorrow at 9am", "next Friday

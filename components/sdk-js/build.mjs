@@ -20,12 +20,19 @@
 // first (the platform package with the engine's WASI release).
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WIT_DIR, componentizeDir, engineWasiVersion, writeWit } from './wit.mjs';
 
-const SDK_DIR = dirname(fileURLToPath(import.meta.url));
+const SELF = realpathSync(fileURLToPath(import.meta.url));
+const INVOKED = process.argv[1] ? resolve(process.argv[1]) : '';
+// Run as a script, also through a symlink (a project that links sdk-js/ in):
+// Node reports this module by its real path, argv[1] by the linked one.
+const IS_MAIN = INVOKED !== '' && existsSync(INVOKED) && realpathSync(INVOKED) === SELF;
+// The SDK as the app sees it: `../sdk-js/spaceport.js` resolves against the
+// linked path, so the build's root must contain that one, not the real one.
+const SDK_DIR = IS_MAIN ? dirname(INVOKED) : dirname(SELF);
 const WORLDS = ['tool-only', 'http-component', 'tool-component'];
 
 /** The deepest directory containing both paths. */
@@ -126,7 +133,7 @@ async function main() {
   );
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (IS_MAIN) {
   main().catch((e) => {
     console.error(`error: ${e.message ?? e}`);
     process.exit(1);

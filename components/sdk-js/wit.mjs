@@ -16,10 +16,11 @@
 //
 // Usage: node wit.mjs [--wasi 0.2.10] [--out DIR]
 //   --wasi  the WASI release (default: the one the installed engine exports)
-//   --out   where to write (default: components/target/js-wit)
+//   --out   where to write (default: components/target/js-wit/wasi-<release>-<digest>)
 // The host links any WASI 0.2.x import by semver, so the result runs as is.
 
-import { existsSync, readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync, renameSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, writeFileSync, readdirSync, mkdirSync, rmSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,25 +131,47 @@ export function engineWasiVersion(componentizeDir) {
   return m[1];
 }
 
-/** Write the rewritten WIT tree to `out` (replacing it atomically enough for
- * two builds running at once: each writes its own directory, then renames). */
-export function writeWit(target, out = DEFAULT_OUT) {
-  const tmp = `${out}.${process.pid}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
+/** Write the rewritten WIT tree and return its directory. By default that is
+ * `DEFAULT_OUT/wasi-<release>-<digest>`, named by its content: a tree once
+ * written is never changed or removed, so builds running at once (two
+ * projects sharing a target directory, `spaceport build` of several
+ * components) never see a half-written or vanished tree. With `out`, that
+ * directory is replaced. */
+export function writeWit(target, out) {
+  const files = [];
   for (const sub of ['', 'deps']) {
-    mkdirSync(join(tmp, sub), { recursive: true });
-    for (const name of readdirSync(join(WIT_DIR, sub))) {
+    for (const name of readdirSync(join(WIT_DIR, sub)).sort()) {
       if (!name.endsWith('.wit')) continue;
-      const text = readFileSync(join(WIT_DIR, sub, name), 'utf8');
-      writeFileSync(join(tmp, sub, name), rewrite(text, target));
+      files.push([sub, name, rewrite(readFileSync(join(WIT_DIR, sub, name), 'utf8'), target)]);
     }
   }
-  rmSync(out, { recursive: true, force: true });
-  renameSync(tmp, out);
+  const named = out === undefined;
+  if (named) {
+    const hash = createHash('sha256').update(target);
+    for (const [sub, name, text] of files) hash.update(`\0${sub}/${name}\0`).update(text);
+    out = join(DEFAULT_OUT, `wasi-${target}-${hash.digest('hex').slice(0, 16)}`);
+    if (existsSync(out)) return out;
+  }
+  const tmp = `${out}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const [sub, name, text] of files) {
+    mkdirSync(join(tmp, sub), { recursive: true });
+    writeFileSync(join(tmp, sub, name), text);
+  }
+  if (!named) rmSync(out, { recursive: true, force: true });
+  try {
+    renameSync(tmp, out);
+  } catch (e) {
+    // Another build wrote the same tree first: use it.
+    rmSync(tmp, { recursive: true, force: true });
+    if (!named || !existsSync(out)) throw e;
+  }
   return out;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+const invoked = process.argv[1] ? resolve(process.argv[1]) : '';
+// Run as a script, also through a symlink (Node reports this module by its real path).
+if (invoked && existsSync(invoked) && realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url))) {
   const args = process.argv.slice(2);
   const opt = (flag) => {
     const i = args.indexOf(flag);
@@ -158,6 +181,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (!target) {
     target = engineWasiVersion(componentizeDir());
   }
-  const out = writeWit(target, resolve(opt('--out') ?? DEFAULT_OUT));
+  const out = writeWit(target, opt('--out') === undefined ? undefined : resolve(opt('--out')));
   console.log(`wrote ${out} (WASI ${target})`);
 }

@@ -10,7 +10,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 components=$(dirname "$here")
-venv=${SPACEPORT_PY_VENV:-$HOME/.cache/spaceport/py}
+# The venv scripts/componentize.sh installs (run `scripts/componentize.sh install` first).
+venv=${SPACEPORT_PY_VENV:-${SPACEPORT_TOOLCHAINS:-$HOME/.cache/spaceport}/componentize-py-0.25.1}
 bindings=$(mktemp -d)
 trap 'rm -rf "$bindings"' EXIT INT TERM
 

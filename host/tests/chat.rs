@@ -111,7 +111,9 @@ async fn a_plain_answer_is_returned_and_stored() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools.len(), 5, "{tools:?}");
+    // task-tools' five (Rust), dates' resolve_date (Python), task-stats' summarize_tasks (JS).
+    assert_eq!(tools.len(), 7, "{tools:?}");
+    assert!(tools.contains(&"resolve_date") && tools.contains(&"summarize_tasks"));
 
     let (_, list) = h
         .call(
@@ -191,6 +193,82 @@ async fn a_plain_answer_is_returned_and_stored() {
         "message"
     );
     assert!(!h.logs().contains(KEY), "the API key reached the logs");
+}
+
+/// The default app's Python (`dates`) and JavaScript (`task-stats`) tools are
+/// the agent's like the Rust ones: the model calls both in one turn, the host
+/// runs each in its own sandbox, and the results go back to the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_calls_the_python_and_javascript_tools() {
+    let (double, t) = start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    for title in ["buy milk", "walk dog"] {
+        let (status, body) = h
+            .call(
+                &ann,
+                Method::POST,
+                &format!("/api/{}/tasks", ann.id),
+                Some(json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    double.script([
+        llm_double::tool_calls(&[
+            (
+                "call_date_1",
+                "resolve_date",
+                json!({"text": "next Friday at 5", "now": "2026-11-24T09:30:00+00:00"}),
+            ),
+            ("call_stats_1", "summarize_tasks", json!({})),
+        ]),
+        llm_double::text("You have 2 open tasks; Friday is 2026-11-27."),
+    ]);
+    let (status, body) = chat(
+        h,
+        &ann,
+        json!({"message": "how am I doing, and when is next Friday?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["message"],
+        "You have 2 open tasks; Friday is 2026-11-27."
+    );
+    let calls = body["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{body}");
+    assert_eq!(calls[0]["tool"], "resolve_date");
+    assert_eq!(calls[0]["result"]["date"], "2026-11-27");
+    assert_eq!(calls[0]["result"]["datetime"], "2026-11-27T17:00:00+00:00");
+    assert_eq!(calls[1]["tool"], "summarize_tasks");
+    assert_eq!(calls[1]["result"]["counts"]["total"], 2);
+    assert_eq!(calls[1]["result"]["counts"]["open"], 2);
+
+    // Both results reached the model under their call ids.
+    let second = &double.received()[1].body;
+    assert_eq!(
+        roles(second),
+        ["system", "user", "assistant", "tool", "tool"]
+    );
+    assert_eq!(second["messages"][3]["tool_call_id"], "call_date_1");
+    assert_eq!(second["messages"][4]["tool_call_id"], "call_stats_1");
+    let stats: Value =
+        serde_json::from_str(second["messages"][4]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(stats["counts"]["completed"], 0);
+
+    // Only the caller's tasks are counted: another user sees none of ann's.
+    let bob = h.register("bob@example.com", "password1").await;
+    let (status, theirs) = h
+        .call(
+            &bob,
+            Method::POST,
+            &format!("/api/{}/tools/summarize_tasks", bob.id),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs["result"]["counts"]["total"], 0);
 }
 
 async fn add_then_complete_across_a_restart(backend: Backend) {

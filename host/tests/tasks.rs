@@ -1,5 +1,5 @@
 //! The task-tools component through the host, on SQLite and PostgreSQL:
-//! REST CRUD, validation, the five tools, per-user isolation; and on
+//! REST CRUD, validation, the five tools (and the listing of the Python and JS ones), per-user isolation; and on
 //! PostgreSQL: a database outage mid-run (503, then recovery, nothing lost)
 //! and no connection string in logs or error bodies.
 
@@ -221,6 +221,8 @@ async fn five_tools(backend: Backend) {
             "complete_task",
             "delete_task",
             "list_tasks",
+            "resolve_date",
+            "summarize_tasks",
             "update_task"
         ]
     );

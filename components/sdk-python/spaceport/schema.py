@@ -3,7 +3,9 @@
 Supported parameter types: `str`, `int`, `float`, `bool`, `dict`,
 `list[T]`, `Literal[...]` (→ `enum`), `enum.Enum` subclasses,
 `Optional[T]` / `T | None`, `Annotated[T, "description"]`, and `Any` (or no
-annotation). A parameter with a default is not required. An optional
+annotation). A `dict` in `Annotated[...]` adds JSON Schema keywords to the
+parameter, e.g. `Annotated[int, {"minimum": 1, "maximum": 50}]`: the host
+checks them before the tool runs, and models see them. A parameter with a default is not required. An optional
 parameter accepts JSON `null` (treated as "use the default"), because models
 often send `null` for arguments they mean to leave out; the schema itself
 stays a plain `{"type": T}` that every provider accepts.
@@ -56,6 +58,7 @@ def describe_function(fn: Callable) -> tuple[str, dict, list[Param]]:
             prop = _type_schema(inner)
         except TypeError as e:
             raise TypeError(f"tool {fn.__name__}, parameter {p.name}: {e}") from None
+        prop.update(_constraints(annotation))
         doc = note or arg_docs.get(p.name)
         if doc:
             prop["description"] = doc
@@ -113,6 +116,24 @@ def _unwrap(tp: Any) -> tuple[Any, bool, str | None]:
             optional = True
             tp = members[0] if len(members) == 1 else typing.Union[tuple(members)]
     return tp, optional, note
+
+
+def _constraints(tp: Any) -> dict:
+    """JSON Schema keywords given as `dict`s in `Annotated[...]` (outermost first)."""
+    keywords: dict = {}
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp, *extras = typing.get_args(tp)
+            for extra in extras:
+                if isinstance(extra, dict):
+                    keywords.update(extra)
+        elif _is_union(tp):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return keywords
+            tp = members[0]
+        else:
+            return keywords
 
 
 def _is_union(tp: Any) -> bool:

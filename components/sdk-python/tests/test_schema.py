@@ -76,6 +76,18 @@ class Schema(unittest.TestCase):
         self.assertEqual(p["count"]["description"], "How many.")
         self.assertNotIn("description", p["ratio"])
 
+    def test_annotated_dicts_add_json_schema_keywords(self):
+        def bounded(
+            n: Annotated[int, "How many.", {"minimum": 1, "maximum": 50}],
+            word: Annotated[Optional[str], {"minLength": 1}] = None,
+        ) -> None:
+            """Bounded."""
+
+        _, schema, _ = describe_function(bounded)
+        p = schema["properties"]
+        self.assertEqual(p["n"], {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many."})
+        self.assertEqual(p["word"], {"type": "string", "minLength": 1})
+
     def test_unsupported_type_fails_at_declaration(self):
         def bad(x: set) -> None:
             """Bad."""

@@ -39,53 +39,30 @@ pub struct NewArgs {
 /// One file of a template: its path under the component's folder, its text.
 type File = (&'static str, &'static str);
 
-fn template(lang: Lang, kind: Kind) -> &'static [File] {
-    match (lang, kind) {
+/// The files of a new component: its code for the language and kind, and
+/// test cases for the kind (language-neutral, so one set serves all three).
+fn template(lang: Lang, kind: Kind) -> Vec<File> {
+    let code: &[File] = match (lang, kind) {
         (Lang::Rust, Kind::Tool) => &[
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
             ("src/lib.rs", include_str!("templates/rust/tool.rs")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/tool-tests.toml"),
-            ),
         ],
         (Lang::Rust, Kind::Http) => &[
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
             ("src/lib.rs", include_str!("templates/rust/http.rs")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/http-tests.toml"),
-            ),
         ],
-        (Lang::Python, Kind::Tool) => &[
-            ("app.py", include_str!("templates/python/tool.py")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/tool-tests.toml"),
-            ),
-        ],
-        (Lang::Python, Kind::Http) => &[
-            ("app.py", include_str!("templates/python/http.py")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/http-tests.toml"),
-            ),
-        ],
-        (Lang::Js, Kind::Tool) => &[
-            ("app.js", include_str!("templates/js/tool.js")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/tool-tests.toml"),
-            ),
-        ],
-        (Lang::Js, Kind::Http) => &[
-            ("app.js", include_str!("templates/js/http.js")),
-            (
-                "tests/{name}.toml",
-                include_str!("templates/http-tests.toml"),
-            ),
-        ],
-    }
+        (Lang::Python, Kind::Tool) => &[("app.py", include_str!("templates/python/tool.py"))],
+        (Lang::Python, Kind::Http) => &[("app.py", include_str!("templates/python/http.py"))],
+        (Lang::Js, Kind::Tool) => &[("app.js", include_str!("templates/js/tool.js"))],
+        (Lang::Js, Kind::Http) => &[("app.js", include_str!("templates/js/http.js"))],
+    };
+    let tests = match kind {
+        Kind::Tool => include_str!("templates/tool-tests.toml"),
+        Kind::Http => include_str!("templates/http-tests.toml"),
+    };
+    let mut files = code.to_vec();
+    files.push(("tests/{name}.toml", tests));
+    files
 }
 
 /// Names as each place spells them.
@@ -256,8 +233,9 @@ fn add_to_manifest(doc: &mut DocumentMut, names: &Names, lang: Lang, kind: Kind)
     component["tests"] = value(format!("components/{id}/tests"));
     let mut limits = Table::new();
     limits["timeout_ms"] = value(10_000);
-    // Python and JS components carry an interpreter: give them room.
-    limits["memory_mb"] = value(if lang == Lang::Rust { 32 } else { 128 });
+    // Python and JS components carry an interpreter (a fresh instance of
+    // either holds 10-14 MiB): give them room.
+    limits["memory_mb"] = value(if lang == Lang::Rust { 32 } else { 64 });
     component["limits"] = Item::Table(limits);
     let mut build = Table::new();
     build["command"] = value(command);
