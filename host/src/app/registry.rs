@@ -8,7 +8,7 @@ use super::endpoints::host_paths;
 use super::snapshot::{App, RouteTarget};
 use crate::manifest::Manifest;
 use crate::manifest::routes::Router;
-use crate::sandbox::runtime::{LoadedComponent, Runtime, cache::Origin};
+use crate::sandbox::runtime::{LoadedComponent, Runtime, cache, cache::Origin};
 use crate::services::status::{DepState, StatusBoard};
 use arc_swap::ArcSwapOption;
 use std::collections::BTreeMap;
@@ -187,6 +187,9 @@ fn load_all(
                 _ => return Err(e.into()),
             },
         }
+    }
+    if report.compiled > 0 {
+        cache::release_compile_memory();
     }
     Ok((components, report))
 }
