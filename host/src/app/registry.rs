@@ -34,6 +34,12 @@ pub struct Registry {
     runtime: Arc<Runtime>,
     status: Arc<StatusBoard>,
     manifest_path: PathBuf,
+    /// Uploaded versions (`spaceport deploy`) served instead of the file the
+    /// manifest names: component id → its `.wasm` under the data directory.
+    overrides: std::sync::RwLock<BTreeMap<String, PathBuf>>,
+    /// One reload at a time (file watch, deploys, a replica catching up), so
+    /// each starts from the version the previous one stored.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -44,7 +50,33 @@ impl Registry {
             runtime,
             status,
             manifest_path,
+            overrides: Default::default(),
+            reloading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Serve `path` instead of the manifest's file for `id` (`None`: the
+    /// manifest's again) from the next reload on.
+    pub fn set_override(&self, id: &str, path: Option<PathBuf>) {
+        let mut overrides = self.overrides.write().unwrap_or_else(|e| e.into_inner());
+        match path {
+            Some(path) => overrides.insert(id.to_string(), path),
+            None => overrides.remove(id),
+        };
+    }
+
+    /// Replace every override at once (a replica catching up with the log).
+    pub fn set_overrides(&self, all: BTreeMap<String, PathBuf>) {
+        *self.overrides.write().unwrap_or_else(|e| e.into_inner()) = all;
+    }
+
+    /// The uploaded version a component serves, if any.
+    pub fn override_of(&self, id: &str) -> Option<PathBuf> {
+        self.overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// The current application snapshot (`None` while starting).
@@ -66,7 +98,13 @@ impl Registry {
     /// component whose new file is broken keeps its old version; a new
     /// component that cannot load at all rejects the whole reload.
     pub async fn reload(&self) -> anyhow::Result<ReloadReport> {
+        let _one_at_a_time = self.reloading.lock().await;
         let manifest = Manifest::load(&self.manifest_path)?;
+        let overrides = self
+            .overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut fragments = BTreeMap::new();
         for id in manifest.components.keys() {
             if let Some(fragment) = super::docs::read_fragment(&manifest, id)? {
@@ -79,7 +117,7 @@ impl Registry {
         let manifest_for_load = manifest.clone();
         // Compiling is CPU-bound: keep it off the request workers.
         let (components, mut report) = tokio::task::spawn_blocking(move || {
-            load_all(&runtime, &manifest_for_load, prev.as_deref())
+            load_all(&runtime, &manifest_for_load, &overrides, prev.as_deref())
         })
         .await??;
         report.manifest_changed = previous.as_ref().is_none_or(|p| p.manifest != manifest);
@@ -151,12 +189,16 @@ type Loaded = (BTreeMap<String, Arc<LoadedComponent>>, ReloadReport);
 fn load_all(
     runtime: &Runtime,
     manifest: &Manifest,
+    overrides: &BTreeMap<String, PathBuf>,
     previous: Option<&App>,
 ) -> anyhow::Result<Loaded> {
     let mut components = BTreeMap::new();
     let mut report = ReloadReport::default();
     for (id, config) in &manifest.components {
-        let path = std::path::absolute(manifest.source_path(config))?;
+        let path = match overrides.get(id) {
+            Some(uploaded) => uploaded.clone(),
+            None => std::path::absolute(manifest.source_path(config))?,
+        };
         let old = previous.and_then(|p| p.components.get(id));
         match runtime.load(id, config, &path, old.map(|c| c.as_ref())) {
             Ok(loaded) => {

@@ -78,6 +78,23 @@ pub struct HostConfig {
         default_value_t = 10
     )]
     shutdown_timeout_secs: u64,
+    /// Turns the admin API on (`spaceport deploy` into this host): a secret of
+    /// at least 32 bytes, sent as `Authorization: Bearer ...`. Off when unset.
+    #[arg(
+        long = "admin-token",
+        env = "SPACEPORT_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Largest component upload to the admin API, in MiB (413 beyond).
+    #[arg(long = "admin-max-upload-mb", env = "SPACEPORT_ADMIN_MAX_UPLOAD_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub admin_max_upload_mb: u64,
+    /// How often a host checks the deployment log for versions another replica
+    /// deployed (milliseconds).
+    #[arg(long = "deploy-poll-ms", env = "SPACEPORT_DEPLOY_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..))]
+    pub deploy_poll_ms: u64,
     /// Reload when the manifest or a component file changes.
     #[arg(long = "watch", env = "SPACEPORT_WATCH", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = boolish())]

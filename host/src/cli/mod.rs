@@ -1,6 +1,8 @@
-//! The `spaceport` command line: `up`, `build`, `check`, `test`, `bundle`, `healthcheck`.
+//! The `spaceport` command line: `up`, `dev`, `new`, `build`, `check`, `test`, `bundle`,
+//! `deploy`, `status`, `rollback`, `healthcheck`.
 
 pub mod config;
+pub mod deploy;
 pub mod dev;
 pub mod logging;
 pub mod new;
@@ -87,6 +89,16 @@ enum Command {
         #[command(flatten)]
         config: CheckConfig,
     },
+    /// Build components and upload each changed one to a running host (its
+    /// admin API); prints each new version once the host serves it.
+    Deploy(deploy::DeployArgs),
+    /// What a running host serves: each component's version and where it came from.
+    Status {
+        #[command(flatten)]
+        target: deploy::Target,
+    },
+    /// Serve an earlier version of a component again on a running host.
+    Rollback(deploy::RollbackArgs),
     /// Exit 0 if the local server's `/health` answers 200, else 1 (for container health checks).
     Healthcheck {
         /// Address to probe (default 127.0.0.1:$PORT).
@@ -137,6 +149,9 @@ pub fn main() -> ExitCode {
         } => bundle(&config, &manifest, &out),
         Command::Healthcheck { addr, port } => healthcheck(addr, port),
         Command::New(args) => new::run(&args),
+        Command::Deploy(args) => deploy::deploy(&args),
+        Command::Status { target } => deploy::status(&target),
+        Command::Rollback(args) => deploy::rollback(&args),
         Command::Test(_) => unreachable!("handled above"),
     };
     match result {

@@ -4,8 +4,10 @@
 //! the HTTP server.
 
 use super::config::HostConfig;
+use crate::app::deploy::Deployer;
 use crate::app::registry::Registry;
 use crate::app::watch;
+use crate::http::admin::{Admin, MIN_TOKEN_BYTES};
 use crate::http::builtin::Builtins;
 use crate::http::server::{self, Server};
 use crate::manifest::Manifest;
@@ -16,6 +18,7 @@ use crate::sandbox::runtime::Runtime;
 use crate::services::auth::Auth;
 use crate::services::databases::Databases;
 use crate::services::db::{Database, Describe, QueryLimits, Rows, SqlError, Value};
+use crate::services::deploy::DeployStore;
 use crate::services::llm::{LlmClient, LlmConfig};
 use crate::services::status::{DepState, StatusBoard};
 use anyhow::Context as _;
@@ -98,7 +101,32 @@ async fn serve(
         "Spaceport listening on http://{}",
         listener.local_addr()?
     );
-    let failed = load_in_background(registry.clone(), config.watch);
+    let deployer = Arc::new(Deployer::new(
+        registry.clone(),
+        DeployStore::new(db.clone()),
+        &config.db.data_dir,
+    ));
+    let admin = match config.admin_token.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(token) if token.len() < MIN_TOKEN_BYTES => anyhow::bail!(
+            "SPACEPORT_ADMIN_TOKEN must be at least {MIN_TOKEN_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+        ),
+        Some(token) => {
+            tracing::info!("admin API on: /admin/components (spaceport deploy)");
+            Some(Admin::new(
+                token,
+                deployer.clone(),
+                usize::try_from(config.admin_max_upload_mb << 20).unwrap_or(usize::MAX),
+                Duration::from_secs(config.body_timeout_secs),
+            ))
+        }
+    };
+    let failed = load_in_background(
+        registry.clone(),
+        deployer,
+        Duration::from_millis(config.deploy_poll_ms),
+        config.watch,
+    );
     let server = Arc::new(Server {
         registry,
         max_body_bytes: config.max_body_bytes,
@@ -114,6 +142,7 @@ async fn serve(
             db,
             status: status.clone(),
         },
+        admin,
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let shutdown = async move {
@@ -257,13 +286,22 @@ fn open_llm(config: &LlmConfig, status: &StatusBoard) -> anyhow::Result<Arc<Clie
 /// The receiver gets the error if the first load fails.
 fn load_in_background(
     registry: Arc<Registry>,
+    deployer: Arc<Deployer>,
+    deploy_poll: Duration,
     watch_files: bool,
 ) -> tokio::sync::oneshot::Receiver<anyhow::Error> {
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     tokio::spawn(async move {
         let started = Instant::now();
+        // Versions deployed earlier (here, or by another replica) serve from
+        // the first load on.
+        if let Err(e) = deployer.sync().await {
+            let _ = failed_tx.send(anyhow::anyhow!("reading the deployment log: {e}"));
+            return;
+        }
         match registry.reload().await {
             Ok(report) => {
+                deployer.follow(deploy_poll);
                 // Watch before saying "ready", so no change after it is missed.
                 if watch_files && let Err(e) = watch::spawn(registry) {
                     tracing::warn!(error = %e, "hot reload disabled: cannot watch files");

@@ -2,6 +2,8 @@
 //! endpoints the host answers itself.
 
 pub mod accounts;
+pub mod admin;
+pub mod body;
 pub mod builtin;
 pub mod cors;
 pub mod llm_limits;

@@ -11,7 +11,7 @@ use super::builtin::{Builtins, Call};
 use super::llm_limits::{LlmLimits, Refused};
 use super::response::{
     Body, busy, database_unavailable, error, forbidden, method_not_allowed, serve_error, starting,
-    too_large, unauthorized,
+    unauthorized,
 };
 use crate::app::endpoints::{self, Builtin};
 use crate::app::registry::Registry;
@@ -21,7 +21,7 @@ use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -49,6 +49,8 @@ pub struct Server {
     pub builtins: Builtins,
     /// Per-user limits on routes whose component may call the LLM.
     pub llm_limits: LlmLimits,
+    /// The admin API, when `SPACEPORT_ADMIN_TOKEN` is set.
+    pub admin: Option<super::admin::Admin>,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and drain in-flight
@@ -147,6 +149,20 @@ impl Server {
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
+        // The admin API (deploys) is its own world: its own credential and
+        // body limit, never a component route; 404 when it is off.
+        if req.uri().path() == "/admin" || req.uri().path().starts_with("/admin/") {
+            let resp = match &self.admin {
+                Some(admin) => admin.serve(req, peer, request_id).await,
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no route matches {}", req.uri().path()),
+                    request_id,
+                ),
+            };
+            return (resp, Some("/admin".into()), None);
+        }
         let Some(app) = self.registry.app() else {
             return (starting(req.uri().path(), request_id), None, None);
         };
@@ -210,7 +226,9 @@ impl Server {
                 request_id,
             )
             .await?;
-        let body = self.read_body(body, &parts.headers, request_id).await?;
+        let body = self
+            .read_body(body, &parts.headers, self.max_body_bytes, request_id)
+            .await?;
         let call = Call {
             endpoint,
             headers: &parts.headers,
@@ -247,7 +265,9 @@ impl Server {
                 request_id,
             )
             .await?;
-        let body = self.read_body(body, &parts.headers, request_id).await?;
+        let body = self
+            .read_body(body, &parts.headers, self.max_body_bytes, request_id)
+            .await?;
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -340,48 +360,10 @@ impl Server {
         &self,
         body: Incoming,
         headers: &http::HeaderMap,
+        limit: usize,
         request_id: &str,
     ) -> Result<Bytes, Response<Body>> {
-        // Bodies are read whole (bounded) before the component runs, so an
-        // oversized upload is refused with 413 before it costs an instance.
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
-            return Err(too_large(self.max_body_bytes, request_id));
-        }
-        let collected = tokio::time::timeout(
-            self.body_timeout,
-            Limited::new(body, self.max_body_bytes).collect(),
-        )
-        .await
-        .map_err(|_| {
-            error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                &format!(
-                    "the request body did not arrive within {} s",
-                    self.body_timeout.as_secs()
-                ),
-                request_id,
-            )
-        })?;
-        match collected {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(too_large(self.max_body_bytes, request_id))
-            }
-            Err(e) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!("could not read the request body: {e}"),
-                request_id,
-            )),
-        }
+        super::body::read(body, headers, limit, self.body_timeout, request_id).await
     }
 }
 

@@ -5,5 +5,6 @@
 pub mod auth;
 pub mod databases;
 pub mod db;
+pub mod deploy;
 pub mod llm;
 pub mod status;

@@ -216,6 +216,17 @@ pub fn run(args: &[&str]) -> (ExitStatus, String) {
     (out.status, output_text(&out))
 }
 
+/// `run` with extra environment variables.
+pub fn run_with(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let mut cmd = command();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run spaceport");
+    (out.status, output_text(&out))
+}
+
 /// A finished process's stdout followed by its stderr.
 pub fn output_text(out: &std::process::Output) -> String {
     format!(
