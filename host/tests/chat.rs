@@ -271,6 +271,74 @@ async fn the_agent_calls_the_python_and_javascript_tools() {
     assert_eq!(theirs["result"]["counts"]["total"], 0);
 }
 
+/// A turn runs on the version of the app it started on: a deploy during the
+/// turn (here one that drops task-tools' tools altogether) changes what new
+/// requests see, not the tools the turn advertised and calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_that_spans_a_deploy_keeps_the_tools_it_started_with() {
+    const ADMIN: &str = "admin-token-0123456789abcdef0123456789abcdef";
+    let (double, t) = start(Backend::Sqlite, &[("SPACEPORT_ADMIN_TOKEN", ADMIN)]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([
+        Reply::Delayed(
+            Duration::from_millis(1500),
+            Box::new(llm_double::tool_calls(&[(
+                "call_add_1",
+                "add_task",
+                json!({"title": "buy milk"}),
+            )])),
+        ),
+        llm_double::text("Added."),
+    ]);
+    let turn = {
+        let (base, token, id) = (h.base.clone(), ann.token.clone(), ann.id.clone());
+        tokio::spawn(async move {
+            let resp = common::client()
+                .post(format!("{base}/api/{id}/chat"))
+                .bearer_auth(token)
+                .json(&json!({"message": "add buy milk"}))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The `ok` fixture answers HTTP and offers no tools.
+    let deployed = common::client()
+        .put(h.url("/admin/components/task-tools"))
+        .bearer_auth(ADMIN)
+        .body(std::fs::read(common::wasm("ok")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 200, "{}", deployed.text().await.unwrap());
+    let listed = common::get_json(h.url("/api/tools"), None).await;
+    assert!(
+        !listed.to_string().contains("add_task"),
+        "new requests see the new version: {listed}"
+    );
+
+    let (status, body) = turn.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tool_calls"][0]["tool"], "add_task");
+    assert_eq!(
+        body["tool_calls"][0]["result"]["status"], "created",
+        "{body}"
+    );
+    let advertised = |i: usize| -> Vec<String> {
+        double.received()[i].body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(advertised(0), advertised(1), "one turn, one set of tools");
+    assert!(advertised(1).contains(&"add_task".to_string()));
+}
+
 async fn add_then_complete_across_a_restart(backend: Backend) {
     let (double, mut t) = start(backend, &[]).await;
     let ann = t.host.register("ann@example.com", "password1").await;
