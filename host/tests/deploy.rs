@@ -384,11 +384,12 @@ async fn without_a_token_there_is_no_admin_api_and_a_short_one_stops_the_host() 
     );
 }
 
-/// Two hosts on one PostgreSQL: a deploy to one serves on the other within
-/// its poll interval, and `spaceport deploy`/`status`/`rollback` work end to end.
+/// Two hosts on one PostgreSQL: a deploy to one serves on the other at once
+/// (LISTEN/NOTIFY; the poll is the fallback), and `spaceport deploy`/`status`/`rollback` work end to end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_reaches_the_other_replica_and_the_cli_drives_it() {
-    let t = start(Backend::Postgres, &[]).await;
+    // Polls a minute apart: following within seconds is NOTIFY's doing.
+    let t = start(Backend::Postgres, &[("SPACEPORT_DEPLOY_POLL_MS", "60000")]).await;
     let url = t.pg.as_ref().unwrap().url.clone();
     let other_app = App::new(&manifest());
     let other = Host::start_with(
@@ -397,7 +398,7 @@ async fn a_deploy_reaches_the_other_replica_and_the_cli_drives_it() {
             ("JWT_SECRET_KEY", common::JWT_SECRET),
             ("DATABASE_URL", &url),
             ("SPACEPORT_ADMIN_TOKEN", TOKEN),
-            ("SPACEPORT_DEPLOY_POLL_MS", "200"),
+            ("SPACEPORT_DEPLOY_POLL_MS", "60000"),
         ],
     );
     assert_eq!(which(&other.base).await, Ok("ok"));

@@ -106,14 +106,27 @@ impl Deployer {
         Ok(true)
     }
 
-    /// Follow the log: every `every`, pick up what another replica recorded.
+    /// Follow the log: on another replica's NOTIFY (PostgreSQL), and every
+    /// `every` in any case, pick up what it recorded.
     pub fn follow(self: &Arc<Self>, every: Duration) {
         let me = self.clone();
         tokio::spawn(async move {
+            let mut listener = me.store.listen().await;
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        _ = tick.tick() => {}
+                        woke = l.recv() => if let Err(e) = woke {
+                            // sqlx reconnects on the next recv; the poll covers the gap.
+                            tracing::debug!(error = %e, "deployments: LISTEN connection lost");
+                        },
+                    },
+                    None => {
+                        tick.tick().await;
+                    }
+                }
                 let changed = {
                     let _one = me.changing.lock().await;
                     match me.sync().await {
@@ -311,6 +324,7 @@ impl Deployer {
         if let Ok(generation) = self.store.generation().await {
             self.applied.store(generation, Ordering::Release);
         }
+        self.store.notify().await;
         let report = self.registry.reload().await.map_err(|e| {
             // The error may name files of the server: the log gets it, the client a summary.
             tracing::error!(component = id, error = %format!("{e:#}"), "deployment: the app did not reload");

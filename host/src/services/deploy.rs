@@ -44,6 +44,9 @@ pub struct DeployStore {
     db: Database,
 }
 
+/// The PostgreSQL NOTIFY channel of deployment changes.
+const CHANNEL: &str = "spaceport_deployments";
+
 const VERSION_COLUMNS: &str =
     "v.seq, v.component, v.hash, b.size, v.action, v.actor, v.compile_ms, v.created_at";
 
@@ -135,6 +138,41 @@ impl DeployStore {
             .await?;
         rows.reverse();
         Ok(rows)
+    }
+
+    /// Tell the other replicas on this PostgreSQL that the log changed (they
+    /// also poll, so a lost notification only delays them). SQLite: nothing.
+    pub async fn notify(&self) {
+        if let Database::Postgres(_) = &self.db
+            && let Err(e) = self
+                .db
+                .query(&format!("SELECT pg_notify('{CHANNEL}', '')"), &[])
+                .await
+        {
+            tracing::warn!(error = %e, "deployments: NOTIFY failed; replicas will see the change at their next poll");
+        }
+    }
+
+    /// A listener that wakes on every other replica's [`Self::notify`]
+    /// (PostgreSQL only).
+    pub async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
+        let Database::Postgres(pool) = &self.db else {
+            return None;
+        };
+        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "deployments: cannot LISTEN; following the log by polling only");
+                return None;
+            }
+        };
+        match listener.listen(CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "deployments: cannot LISTEN; following the log by polling only");
+                None
+            }
+        }
     }
 
     /// Changes whenever anything is recorded (a replica polls it).
