@@ -49,7 +49,7 @@ pub mod time;
 
 pub use bindings::spaceport::platform::tool_types::{Tool, ToolError};
 pub use bindings::spaceport::platform::{context, host_status, sql, variables};
-pub use bindings::spaceport::platform::{llm, tools};
+pub use bindings::spaceport::platform::{llm, tools, vectors};
 pub use http::{BodyWriter, ClientGone, Request, Response, serve};
 pub use tool_bindings::exports::spaceport::platform::tool_provider::Guest as ToolProvider;
 

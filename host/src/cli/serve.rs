@@ -21,6 +21,7 @@ use crate::services::db::{Database, Describe, QueryLimits, Rows, SqlError, Value
 use crate::services::deploy::DeployStore;
 use crate::services::llm::{LlmClient, LlmConfig};
 use crate::services::status::{DepState, StatusBoard};
+use crate::services::vectors::SqlVectors;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ async fn serve(
             max_bytes: config.db.max_bytes,
         },
         llm,
+        // Embedded: collections live in the host's own database.
+        vectors: Arc::new(SqlVectors::new(databases.host.clone())),
     };
     let db = databases.host.clone();
     watch_statements(
@@ -402,6 +405,8 @@ pub fn offline_services(manifest: Option<&Manifest>) -> anyhow::Result<HostServi
         llm: Arc::new(ClientBackend(Arc::new(LlmClient::new(
             LlmConfig::default(),
         )?))),
+        // Never called: `check` and `bundle` link and validate, they do not run.
+        vectors: Arc::new(crate::services::vectors::MemoryVectors::default()),
     })
 }
 

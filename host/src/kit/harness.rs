@@ -15,6 +15,7 @@ use crate::services::auth::Principal;
 use crate::services::databases::{DatabaseSpec, Databases};
 use crate::services::db::{DbConfig, Value};
 use crate::services::status::StatusBoard;
+use crate::services::vectors::MemoryVectors;
 use anyhow::Context as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Value as Json, json};
@@ -44,6 +45,7 @@ pub struct Harness {
     specs: Vec<DatabaseSpec>,
     state: Shared,
     status: Arc<StatusBoard>,
+    vectors: Arc<MemoryVectors>,
     /// `--real-db`: opened once, shared by every case.
     real: Option<Databases>,
     scratch: tempfile::TempDir,
@@ -106,6 +108,8 @@ impl Harness {
             .collect();
         let status = Arc::new(StatusBoard::new());
         status.set_app(&manifest.application.name, &manifest.application.version);
+        // Collections start empty in every case.
+        let vectors = Arc::new(MemoryVectors::default());
         let services = HostServices {
             status: status.clone(),
             databases,
@@ -116,6 +120,7 @@ impl Harness {
             llm: Arc::new(ScriptedLlm {
                 state: state.clone(),
             }),
+            vectors: vectors.clone(),
         };
         let options_engine = EngineOptions {
             max_instances: 16,
@@ -170,6 +175,7 @@ impl Harness {
             specs,
             state,
             status,
+            vectors,
             real,
             scratch,
             cases_run: Default::default(),
@@ -267,6 +273,7 @@ impl Harness {
             }
         }
         self.status.reset();
+        self.vectors.clear();
         for (name, state) in &case.status {
             if let Some(state) = dep_state(state) {
                 self.status.report(name, state, None);

@@ -118,6 +118,10 @@ pub struct ComponentConfig {
     /// (names of `[database.<name>]` tables, e.g. `["tasks"]`).
     #[serde(default)]
     pub sql: Vec<String>,
+    /// Vector collections it may use through `spaceport:platform/vectors`
+    /// (e.g. `["docs"]`), kept in the host's database.
+    #[serde(default)]
+    pub vectors: Vec<String>,
     /// Whether this component may use `spaceport:platform/llm`.
     #[serde(default)]
     pub llm: bool,

@@ -8,3 +8,4 @@ pub mod db;
 pub mod deploy;
 pub mod llm;
 pub mod status;
+pub mod vectors;

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 use spaceport_sdk::bindings::wasi::clocks::monotonic_clock;
-use spaceport_sdk::{Handler, Request, Response, context, host_status, llm, sql, tools, variables};
+use spaceport_sdk::{
+    Handler, Request, Response, context, host_status, llm, sql, tools, variables, vectors,
+};
 
 struct Fault;
 
@@ -80,6 +82,12 @@ impl Handler for Fault {
                 Ok(v) => Response::json(200, &json!({ "ok": v.len() })),
                 Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
             },
+            // The vectors capability, one call per JSON body `{"op", ...}`.
+            "vectors" => {
+                let input: serde_json::Value =
+                    serde_json::from_slice(&req.body).unwrap_or_default();
+                Response::json(200, &vector_op(&input))
+            }
             "cap-tools" => match tools::call("list_tasks", "{}") {
                 Ok(v) => Response::json(200, &json!({ "ok": v })),
                 Err(e) => Response::json(200, &json!({ "error": format!("{e:?}") })),
@@ -186,3 +194,86 @@ fn fetch(url: &str) -> Result<u16, String> {
 }
 
 spaceport_sdk::http_component!(Fault);
+
+/// One vectors call from a JSON description; `{"ok": ...}` or `{"error": "<Debug of the WIT error>"}`.
+fn vector_op(input: &serde_json::Value) -> serde_json::Value {
+    let collection = input["collection"].as_str().unwrap_or("docs").to_string();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let result: Result<serde_json::Value, vectors::VectorError> = match input["op"]
+        .as_str()
+        .unwrap_or_default()
+    {
+        "ensure" => {
+            let distance = match input["distance"].as_str() {
+                Some("dot") => vectors::Distance::Dot,
+                Some("euclid") => vectors::Distance::Euclid,
+                _ => vectors::Distance::Cosine,
+            };
+            let dimension = input["dimension"].as_u64().unwrap_or(3) as u32;
+            vectors::ensure_collection(&collection, dimension, distance).map(|()| json!(null))
+        }
+        "upsert" => {
+            let points: Vec<vectors::Point> = input["points"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| vectors::Point {
+                    id: p["id"].as_str().unwrap_or_default().to_string(),
+                    vector: floats(&p["vector"]),
+                    payload: if p["payload"].is_string() {
+                        p["payload"].as_str().unwrap_or_default().to_string()
+                    } else {
+                        p["payload"].to_string()
+                    },
+                })
+                .collect();
+            vectors::upsert(&collection, &points).map(|()| json!(points.len()))
+        }
+        "search" => vectors::search(
+            &collection,
+            &vectors::Query {
+                vector: floats(&input["vector"]),
+                top_k: input["top_k"].as_u64().unwrap_or(10) as u32,
+                filter: text(&input["filter"]),
+                score_threshold: input["threshold"].as_f64().map(|t| t as f32),
+            },
+        )
+        .map(|hits| {
+            json!(
+                hits.iter()
+                    .map(|h| json!({
+                        "id": h.id,
+                        "score": (f64::from(h.score) * 1000.0).round() / 1000.0,
+                        "payload": serde_json::from_str::<serde_json::Value>(&h.payload).unwrap_or_default(),
+                    }))
+                    .collect::<Vec<_>>()
+            )
+        }),
+        "delete" => {
+            let ids: Vec<String> = input["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            vectors::delete_points(&collection, &ids).map(|n| json!(n))
+        }
+        "delete-where" => vectors::delete_where(&collection, input["filter"].as_str().unwrap_or_default())
+            .map(|n| json!(n)),
+        "count" => vectors::count(&collection, text(&input["filter"]).as_deref()).map(|n| json!(n)),
+        other => return json!({ "error": format!("unknown op `{other}`") }),
+    };
+    match result {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "error": format!("{e:?}") }),
+    }
+}

@@ -49,6 +49,7 @@ pub mod llm;
 pub mod sql;
 pub mod tools;
 pub mod variables;
+pub mod vectors;
 pub mod wasi;
 
 /// Host bindings generated from the platform WIT (`wit/`).
@@ -233,6 +234,7 @@ capabilities! {
     sql: sql::Sql,
     llm: llm::Llm,
     tools: tools::Tools,
+    vectors: vectors::Vectors,
 }
 
 /// The services the capabilities are built from, each behind its trait.
@@ -243,6 +245,8 @@ pub struct HostServices {
     /// Rows and bytes one statement may return.
     pub sql_limits: sql::RowLimits,
     pub llm: Arc<dyn llm::LlmBackend>,
+    /// Vector collections (the host database's, by default).
+    pub vectors: Arc<dyn crate::services::vectors::VectorStore>,
 }
 
 impl Capabilities {
@@ -265,6 +269,10 @@ impl Capabilities {
                 backend: services.llm,
             },
             tools: tools::Tools,
+            vectors: vectors::Vectors {
+                store: services.vectors,
+                status: services.status.clone(),
+            },
         }
     }
 }

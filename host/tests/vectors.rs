@@ -1,0 +1,224 @@
+//! `spaceport:platform/vectors` on the embedded store, on both databases: a
+//! real component ensures a collection, upserts, searches with filters and
+//! thresholds, counts and deletes; every misuse is a typed error (never a
+//! trap); only granted collections are reachable; points survive a restart.
+
+mod common;
+use common::{Backend, TodoHost, wasm};
+use serde_json::{Value, json};
+
+fn manifest() -> String {
+    format!(
+        r#"spaceport_manifest_version = 1
+[application]
+name = "vectors-test"
+
+[[trigger.http]]
+route = "/fault/..."
+component = "fault"
+
+[[trigger.http]]
+route = "/other/..."
+component = "other"
+
+[component.fault]
+source = "{fault}"
+vectors = ["docs", "notes"]
+
+[component.other]
+source = "{fault}"
+"#,
+        fault = wasm("fault").display(),
+    )
+}
+
+async fn op(t: &TodoHost, path: &str, body: Value) -> Value {
+    let resp = common::client()
+        .post(t.host.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("json")
+}
+
+async fn v(t: &TodoHost, body: Value) -> Value {
+    op(t, "/fault/vectors", body).await
+}
+
+fn ids(answer: &Value) -> Vec<&str> {
+    answer["ok"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect()
+}
+
+/// The WIT error's case and message, e.g. `NotFound("...")`.
+fn error(answer: &Value) -> &str {
+    let e = answer["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {answer}"));
+    e.strip_prefix("VectorError::").unwrap_or(e)
+}
+
+async fn store_search_filter_delete_and_persist(backend: Backend) {
+    let mut t = TodoHost::start_manifest(backend, &manifest(), &[]).await;
+    let before = v(&t, json!({"op": "search", "vector": [1, 0, 0]})).await;
+    assert!(error(&before).starts_with("NotFound"), "before ensure-collection: {before}");
+    assert_eq!(
+        v(&t, json!({"op": "ensure", "dimension": 3})).await,
+        json!({"ok": null})
+    );
+    // Idempotent with the same settings; refused with others.
+    assert_eq!(
+        v(&t, json!({"op": "ensure", "dimension": 3})).await,
+        json!({"ok": null})
+    );
+    assert!(
+        error(&v(&t, json!({"op": "ensure", "dimension": 4})).await)
+            .starts_with("DimensionMismatch")
+    );
+    let points = json!([
+        {"id": "a", "vector": [1, 0, 0], "payload": {"user": "u1", "year": 2021}},
+        {"id": "b", "vector": [0.9, 0.1, 0], "payload": {"user": "u1", "year": 2025, "meta": {"lang": "en"}}},
+        {"id": "c", "vector": [0, 1, 0], "payload": {"user": "u2", "year": 2024}},
+        {"id": "d", "vector": [0, 0, 1], "payload": {"user": "u1", "year": 2019}},
+    ]);
+    assert_eq!(
+        v(&t, json!({"op": "upsert", "points": points})).await,
+        json!({"ok": 4})
+    );
+
+    let top2 = v(&t, json!({"op": "search", "vector": [1, 0, 0], "top_k": 2})).await;
+    assert_eq!(ids(&top2), ["a", "b"], "{top2}");
+    assert_eq!(top2["ok"][0]["score"], json!(1.0));
+    assert_eq!(top2["ok"][1]["score"], json!(0.994));
+    assert_eq!(top2["ok"][1]["payload"]["meta"]["lang"], "en");
+    let filtered = v(
+        &t,
+        json!({"op": "search", "vector": [0, 0, 1],
+               "filter": r#"{"must": [{"key": "user", "match": "u1"}, {"key": "year", "range": {"gte": 2020}}]}"#}),
+    )
+    .await;
+    assert_eq!(ids(&filtered), ["a", "b"], "{filtered}");
+    let nested = v(
+        &t,
+        json!({"op": "search", "vector": [1, 0, 0], "filter": r#"{"must": [{"key": "meta.lang", "match": "en"}]}"#}),
+    )
+    .await;
+    assert_eq!(ids(&nested), ["b"]);
+    let close = v(
+        &t,
+        json!({"op": "search", "vector": [1, 0, 0], "threshold": 0.5}),
+    )
+    .await;
+    assert_eq!(ids(&close), ["a", "b"]);
+    assert_eq!(v(&t, json!({"op": "count"})).await, json!({"ok": 4}));
+    assert_eq!(
+        v(
+            &t,
+            json!({"op": "count", "filter": r#"{"must": [{"key": "user", "match": "u1"}]}"#})
+        )
+        .await,
+        json!({"ok": 3})
+    );
+
+    // Misuse is a typed error, and the instance carries on.
+    for (body, expected) in [
+        (
+            json!({"op": "upsert", "points": [{"id": "x", "vector": [1, 0], "payload": {}}]}),
+            "DimensionMismatch",
+        ),
+        (
+            json!({"op": "upsert", "points": [{"id": "x", "vector": [1, 0, 0], "payload": "[1]"}]}),
+            "InvalidArgument",
+        ),
+        (
+            json!({"op": "upsert", "points": [{"id": "x", "vector": [1, "nan", 0], "payload": {}}]}),
+            "InvalidArgument",
+        ),
+        (
+            json!({"op": "search", "vector": [1, 0, 0], "filter": "{bad"}),
+            "InvalidFilter",
+        ),
+        (
+            json!({"op": "search", "vector": [1, 0, 0], "filter": r#"{"should": []}"#}),
+            "InvalidFilter",
+        ),
+        (
+            json!({"op": "search", "vector": [1, 0, 0], "top_k": 0}),
+            "InvalidArgument",
+        ),
+        (
+            json!({"op": "search", "vector": [1, 0, 0], "top_k": 101}),
+            "InvalidArgument",
+        ),
+        (
+            json!({"op": "search", "vector": [1, 0]}),
+            "DimensionMismatch",
+        ),
+        (
+            json!({"op": "ensure", "dimension": 5000}),
+            "InvalidArgument",
+        ),
+        (json!({"op": "count", "collection": "notes"}), "NotFound"),
+        (
+            json!({"op": "count", "collection": "secrets"}),
+            "AccessDenied",
+        ),
+    ] {
+        let answer = v(&t, body.clone()).await;
+        assert!(error(&answer).starts_with(expected), "{body} → {answer}");
+    }
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"id": format!("p{i}"), "vector": [1, 0, 0], "payload": {}}))
+        .collect();
+    assert!(
+        error(&v(&t, json!({"op": "upsert", "points": too_many})).await)
+            .starts_with("LimitExceeded")
+    );
+    // A component without the grant reaches nothing.
+    let denied = op(&t, "/other/vectors", json!({"op": "count"})).await;
+    assert!(error(&denied).starts_with("AccessDenied"), "{denied}");
+    assert!(
+        error(&denied).contains(r#"vectors = [\"docs\"]"#),
+        "{denied}"
+    );
+
+    // Upsert replaces; deletes count what existed.
+    assert_eq!(
+        v(&t, json!({"op": "upsert", "points": [{"id": "a", "vector": [1, 0, 0], "payload": {"user": "u3"}}]})).await,
+        json!({"ok": 1})
+    );
+    assert_eq!(
+        v(
+            &t,
+            json!({"op": "count", "filter": r#"{"must": [{"key": "user", "match": "u1"}]}"#})
+        )
+        .await,
+        json!({"ok": 2})
+    );
+    assert_eq!(
+        v(&t, json!({"op": "delete", "ids": ["a", "nope"]})).await,
+        json!({"ok": 1})
+    );
+    assert_eq!(
+        v(
+            &t,
+            json!({"op": "delete-where", "filter": r#"{"must": [{"key": "user", "match": "u2"}]}"#})
+        )
+        .await,
+        json!({"ok": 1})
+    );
+
+    // The points live in the host's database: a restart keeps them.
+    t.restart();
+    assert_eq!(v(&t, json!({"op": "count"})).await, json!({"ok": 2}));
+    let left = v(&t, json!({"op": "search", "vector": [1, 0, 0]})).await;
+    assert_eq!(ids(&left), ["b", "d"]);
+}
+
+both_backends!(store_search_filter_delete_and_persist);
