@@ -19,6 +19,7 @@ import * as llmApi from 'spaceport:platform/llm@0.1.0';
 import * as sqlApi from 'spaceport:platform/sql@0.1.0';
 import * as toolsApi from 'spaceport:platform/tools@0.1.0';
 import * as vars from 'spaceport:platform/variables@0.1.0';
+import * as vectorsApi from 'spaceport:platform/vectors@0.1.0';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -37,6 +38,9 @@ export class SqlError extends SpaceportError {}
 
 /** An LLM error (`unconfigured`, `rate-limited`, `unavailable`, `timeout`, ...). */
 export class LlmError extends SpaceportError {}
+
+/** A vectors error (`not-found`, `dimension-mismatch`, `invalid-filter`, `access-denied`, ...). */
+export class VectorError extends SpaceportError {}
 
 /**
  * A tool failure, as the WIT `tool-error` variant: throw one from a tool's
@@ -302,6 +306,54 @@ export const llm = {
   /** One embedding (an array of numbers) per input text. */
   embed(inputs, model) {
     return guarded(LlmError, () => llmApi.embed(inputs, model)).map((v) => Array.from(v));
+  },
+};
+
+// ---------------------------------------------------------------------------
+// vectors (grant: `vectors = ["<collection>"]`)
+
+const floats = (v) => Float32Array.from(v, Number);
+
+export const vectors = {
+  /** Create collection `name` if missing (`distance`: cosine, dot or euclid); an existing one must match. */
+  ensureCollection(name, dimension, distance = 'cosine') {
+    guarded(VectorError, () => vectorsApi.ensureCollection(name, dimension, distance));
+  },
+  /** Insert or replace points `{ id, vector, payload }` (at most 1000 per call). */
+  upsert(collection, points) {
+    const wit = points.map((p) => ({ id: String(p.id), vector: floats(p.vector), payload: toJson(p.payload ?? {}) }));
+    guarded(VectorError, () => vectorsApi.upsert(collection, wit));
+  },
+  /**
+   * The points nearest to `vector`, best first: `[{ id, score, payload }]`.
+   * `filter`: `{ must: [{ key, match } | { key, range: { gte, ... } }] }`.
+   */
+  search(collection, vector, { topK = 10, filter, scoreThreshold } = {}) {
+    const query = {
+      vector: floats(vector),
+      topK,
+      filter: filter === undefined ? undefined : toJson(filter),
+      scoreThreshold,
+    };
+    return guarded(VectorError, () => vectorsApi.search(collection, query)).map((h) => ({
+      id: h.id,
+      score: h.score,
+      payload: JSON.parse(h.payload || '{}'),
+    }));
+  },
+  /** Delete points by id; returns how many existed. */
+  delete(collection, ids) {
+    return Number(guarded(VectorError, () => vectorsApi.deletePoints(collection, ids.map(String))));
+  },
+  /** Delete the points whose payload matches `filter`; returns how many. */
+  deleteWhere(collection, filter) {
+    return Number(guarded(VectorError, () => vectorsApi.deleteWhere(collection, toJson(filter))));
+  },
+  /** How many points (matching `filter`, if given) the collection holds. */
+  count(collection, filter) {
+    return Number(
+      guarded(VectorError, () => vectorsApi.count(collection, filter === undefined ? undefined : toJson(filter))),
+    );
   },
 };
 

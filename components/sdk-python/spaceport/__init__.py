@@ -8,6 +8,7 @@ The platform's WIT imports, with Python values and exceptions:
 - `spaceport.llm`         chat completions and embeddings (`llm = true`)
 - `spaceport.tools`       call other components' tools (`tools = [...]`)
 - `spaceport.host_status` the host's health (`host_status = true`)
+- `spaceport.vectors`     vector collections: upsert, filtered search (`vectors = [...]`)
 
 Offering tools (worlds `tool-only` and `tool-component`): declare functions
 with `@tool` and import `ToolProvider` into the app module, the export
@@ -38,10 +39,10 @@ from .provider import ToolProvider, tool
 __all__ = [
     "AccessDenied", "Failed", "InvalidArguments", "NotFound", "ToolError", "Unavailable",
     "UnknownTool", "ToolProvider", "tool",
-    "context", "variables", "sql", "llm", "tools", "host_status", "http",
+    "context", "variables", "sql", "llm", "tools", "host_status", "http", "vectors",
 ]
 
-_LAZY = {"context", "variables", "sql", "llm", "tools", "host_status", "http"}
+_LAZY = {"context", "variables", "sql", "llm", "tools", "host_status", "http", "vectors"}
 
 
 def __getattr__(name: str) -> Any:

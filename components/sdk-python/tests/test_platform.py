@@ -182,3 +182,30 @@ class Http(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@needs_bindings
+class Vectors(unittest.TestCase):
+    def test_values_go_over_as_the_wit_types_and_come_back_as_python(self):
+        from spaceport import vectors
+        from wit_world.imports import vectors as wit_vectors
+
+        seen = {}
+
+        def fake_search(collection, query):
+            seen["collection"], seen["query"] = collection, query
+            return [wit_vectors.Hit(id="a#0", score=0.5, payload='{"title": "A"}')]
+
+        with mock.patch.object(wit_vectors, "search", fake_search):
+            hits = vectors.search("docs", [1, 0], top_k=3, filter={"must": [{"key": "u", "match": "x"}]})
+        self.assertEqual(hits, [vectors.Hit("a#0", 0.5, {"title": "A"})])
+        self.assertEqual(seen["query"].vector, [1.0, 0.0])
+        self.assertEqual(json.loads(seen["query"].filter), {"must": [{"key": "u", "match": "x"}]})
+
+        def fake_upsert(collection, points):
+            raise Err(wit_vectors.VectorError_DimensionMismatch("point `a` has 2 numbers"))
+
+        with mock.patch.object(wit_vectors, "upsert", fake_upsert), \
+                self.assertRaises(vectors.VectorError) as caught:
+            vectors.upsert("docs", [("a", [1, 2], {})])
+        self.assertEqual(caught.exception.kind, "dimension-mismatch")
