@@ -4,6 +4,7 @@
 //! trap); only granted collections are reachable; points survive a restart.
 
 mod common;
+use common::qdrant_double::QdrantDouble;
 use common::{Backend, TodoHost, wasm};
 use serde_json::{Value, json};
 
@@ -66,19 +67,118 @@ fn error(answer: &Value) -> &str {
 
 async fn store_search_filter_delete_and_persist(backend: Backend) {
     let mut t = TodoHost::start_manifest(backend, &manifest(), &[]).await;
-    let before = v(&t, json!({"op": "search", "vector": [1, 0, 0]})).await;
-    assert!(error(&before).starts_with("NotFound"), "before ensure-collection: {before}");
+    the_same_cases(&mut t).await;
+}
+
+both_backends!(store_search_filter_delete_and_persist);
+
+/// The same cases with `QDRANT_URL` set: the host talks to Qdrant's REST API
+/// (here a double speaking its documented shapes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_cases_on_qdrant() {
+    let qdrant = QdrantDouble::start().await;
+    let mut t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest(),
+        &[
+            ("QDRANT_URL", &qdrant.url),
+            ("QDRANT_API_KEY", &qdrant.api_key),
+        ],
+    )
+    .await;
+    the_same_cases(&mut t).await;
+    // A grant is a prefixed Qdrant collection; the key went along.
+    assert_eq!(qdrant.collections(), ["spaceport_docs"]);
+    assert!(
+        qdrant
+            .requests()
+            .iter()
+            .any(|(m, p)| m == "POST" && p == "/collections/spaceport_docs/points/search")
+    );
+    let logs = t.host.logs();
+    assert!(
+        !logs.contains(&qdrant.api_key),
+        "the Qdrant key reached the log"
+    );
+}
+
+/// Qdrant down: `/health` is degraded (503) naming `vectors`, calls fail as
+/// `unavailable` (never a trap, no address in the error), and it recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_down_degrades_health_and_calls_fail_cleanly() {
+    let qdrant = QdrantDouble::start().await;
+    let manifest = format!(
+        "{}\n[[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\n[component.health]\nsource = \"{}\"\nhost_status = true\n",
+        manifest(),
+        wasm("health").display()
+    );
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest,
+        &[
+            ("QDRANT_URL", &qdrant.url),
+            ("QDRANT_API_KEY", &qdrant.api_key),
+        ],
+    )
+    .await;
     assert_eq!(
         v(&t, json!({"op": "ensure", "dimension": 3})).await,
+        json!({"ok": null})
+    );
+    qdrant.set_down(true);
+    let answer = v(&t, json!({"op": "count"})).await;
+    assert!(error(&answer).starts_with("Unavailable"), "{answer}");
+    assert!(!answer.to_string().contains("127.0.0.1"), "{answer}");
+    let health = |t: &TodoHost| {
+        let url = t.host.url("/health");
+        async move {
+            let resp = common::client().get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let (status, body) = health(&t).await;
+        if status == 503 {
+            assert_eq!(body["status"], "degraded", "{body}");
+            assert!(body.to_string().contains("vectors"), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never degraded: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    qdrant.set_down(false);
+    assert_eq!(v(&t, json!({"op": "count"})).await, json!({"ok": 0}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    while health(&t).await.0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never recovered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn the_same_cases(t: &mut TodoHost) {
+    let before = v(t, json!({"op": "search", "vector": [1, 0, 0]})).await;
+    assert!(
+        error(&before).starts_with("NotFound"),
+        "before ensure-collection: {before}"
+    );
+    assert_eq!(
+        v(t, json!({"op": "ensure", "dimension": 3})).await,
         json!({"ok": null})
     );
     // Idempotent with the same settings; refused with others.
     assert_eq!(
-        v(&t, json!({"op": "ensure", "dimension": 3})).await,
+        v(t, json!({"op": "ensure", "dimension": 3})).await,
         json!({"ok": null})
     );
     assert!(
-        error(&v(&t, json!({"op": "ensure", "dimension": 4})).await)
+        error(&v(t, json!({"op": "ensure", "dimension": 4})).await)
             .starts_with("DimensionMismatch")
     );
     let points = json!([
@@ -88,38 +188,38 @@ async fn store_search_filter_delete_and_persist(backend: Backend) {
         {"id": "d", "vector": [0, 0, 1], "payload": {"user": "u1", "year": 2019}},
     ]);
     assert_eq!(
-        v(&t, json!({"op": "upsert", "points": points})).await,
+        v(t, json!({"op": "upsert", "points": points})).await,
         json!({"ok": 4})
     );
 
-    let top2 = v(&t, json!({"op": "search", "vector": [1, 0, 0], "top_k": 2})).await;
+    let top2 = v(t, json!({"op": "search", "vector": [1, 0, 0], "top_k": 2})).await;
     assert_eq!(ids(&top2), ["a", "b"], "{top2}");
     assert_eq!(top2["ok"][0]["score"], json!(1.0));
     assert_eq!(top2["ok"][1]["score"], json!(0.994));
     assert_eq!(top2["ok"][1]["payload"]["meta"]["lang"], "en");
     let filtered = v(
-        &t,
-        json!({"op": "search", "vector": [0, 0, 1],
+        t,
+        json!({"op": "search", "vector": [1, 0, 0],
                "filter": r#"{"must": [{"key": "user", "match": "u1"}, {"key": "year", "range": {"gte": 2020}}]}"#}),
     )
     .await;
     assert_eq!(ids(&filtered), ["a", "b"], "{filtered}");
     let nested = v(
-        &t,
+        t,
         json!({"op": "search", "vector": [1, 0, 0], "filter": r#"{"must": [{"key": "meta.lang", "match": "en"}]}"#}),
     )
     .await;
     assert_eq!(ids(&nested), ["b"]);
     let close = v(
-        &t,
+        t,
         json!({"op": "search", "vector": [1, 0, 0], "threshold": 0.5}),
     )
     .await;
     assert_eq!(ids(&close), ["a", "b"]);
-    assert_eq!(v(&t, json!({"op": "count"})).await, json!({"ok": 4}));
+    assert_eq!(v(t, json!({"op": "count"})).await, json!({"ok": 4}));
     assert_eq!(
         v(
-            &t,
+            t,
             json!({"op": "count", "filter": r#"{"must": [{"key": "user", "match": "u1"}]}"#})
         )
         .await,
@@ -170,18 +270,18 @@ async fn store_search_filter_delete_and_persist(backend: Backend) {
             "AccessDenied",
         ),
     ] {
-        let answer = v(&t, body.clone()).await;
+        let answer = v(t, body.clone()).await;
         assert!(error(&answer).starts_with(expected), "{body} → {answer}");
     }
     let too_many: Vec<Value> = (0..1001)
         .map(|i| json!({"id": format!("p{i}"), "vector": [1, 0, 0], "payload": {}}))
         .collect();
     assert!(
-        error(&v(&t, json!({"op": "upsert", "points": too_many})).await)
+        error(&v(t, json!({"op": "upsert", "points": too_many})).await)
             .starts_with("LimitExceeded")
     );
     // A component without the grant reaches nothing.
-    let denied = op(&t, "/other/vectors", json!({"op": "count"})).await;
+    let denied = op(t, "/other/vectors", json!({"op": "count"})).await;
     assert!(error(&denied).starts_with("AccessDenied"), "{denied}");
     assert!(
         error(&denied).contains(r#"vectors = [\"docs\"]"#),
@@ -190,24 +290,24 @@ async fn store_search_filter_delete_and_persist(backend: Backend) {
 
     // Upsert replaces; deletes count what existed.
     assert_eq!(
-        v(&t, json!({"op": "upsert", "points": [{"id": "a", "vector": [1, 0, 0], "payload": {"user": "u3"}}]})).await,
+        v(t, json!({"op": "upsert", "points": [{"id": "a", "vector": [1, 0, 0], "payload": {"user": "u3"}}]})).await,
         json!({"ok": 1})
     );
     assert_eq!(
         v(
-            &t,
+            t,
             json!({"op": "count", "filter": r#"{"must": [{"key": "user", "match": "u1"}]}"#})
         )
         .await,
         json!({"ok": 2})
     );
     assert_eq!(
-        v(&t, json!({"op": "delete", "ids": ["a", "nope"]})).await,
+        v(t, json!({"op": "delete", "ids": ["a", "nope"]})).await,
         json!({"ok": 1})
     );
     assert_eq!(
         v(
-            &t,
+            t,
             json!({"op": "delete-where", "filter": r#"{"must": [{"key": "user", "match": "u2"}]}"#})
         )
         .await,
@@ -216,9 +316,7 @@ async fn store_search_filter_delete_and_persist(backend: Backend) {
 
     // The points live in the host's database: a restart keeps them.
     t.restart();
-    assert_eq!(v(&t, json!({"op": "count"})).await, json!({"ok": 2}));
-    let left = v(&t, json!({"op": "search", "vector": [1, 0, 0]})).await;
+    assert_eq!(v(t, json!({"op": "count"})).await, json!({"ok": 2}));
+    let left = v(t, json!({"op": "search", "vector": [1, 0, 0]})).await;
     assert_eq!(ids(&left), ["b", "d"]);
 }
-
-both_backends!(store_search_filter_delete_and_persist);

@@ -10,6 +10,7 @@ use crate::sandbox::runtime::EngineArgs;
 use crate::services::auth::AuthConfig;
 use crate::services::db::DbConfig;
 use crate::services::llm::LlmConfig;
+use crate::services::qdrant::QdrantConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -111,6 +112,8 @@ pub struct HostConfig {
     pub db: DbConfig,
     #[command(flatten)]
     pub llm: LlmConfig,
+    #[command(flatten)]
+    pub qdrant: QdrantConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
 }

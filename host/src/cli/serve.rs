@@ -20,8 +20,9 @@ use crate::services::databases::Databases;
 use crate::services::db::{Database, Describe, QueryLimits, Rows, SqlError, Value};
 use crate::services::deploy::DeployStore;
 use crate::services::llm::{LlmClient, LlmConfig};
+use crate::services::qdrant::Qdrant;
 use crate::services::status::{DepState, StatusBoard};
-use crate::services::vectors::SqlVectors;
+use crate::services::vectors::{SqlVectors, VectorStore};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,8 +76,7 @@ async fn serve(
             max_bytes: config.db.max_bytes,
         },
         llm,
-        // Embedded: collections live in the host's own database.
-        vectors: Arc::new(SqlVectors::new(databases.host.clone())),
+        vectors: open_vectors(&config, &databases.host, &status)?,
     };
     let db = databases.host.clone();
     watch_statements(
@@ -323,6 +323,45 @@ fn load_in_background(
         }
     });
     failed_rx
+}
+
+/// The vector store: Qdrant when `QDRANT_URL` is set (its health joins
+/// `/health` as `vectors`), else the embedded one in the host's database.
+fn open_vectors(
+    config: &HostConfig,
+    host_db: &Database,
+    status: &Arc<StatusBoard>,
+) -> anyhow::Result<Arc<dyn VectorStore>> {
+    let Some(url) = config
+        .qdrant
+        .qdrant_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(Arc::new(SqlVectors::new(host_db.clone())));
+    };
+    let qdrant =
+        Arc::new(Qdrant::new(&config.qdrant, url).map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?);
+    tracing::info!(prefix = %config.qdrant.qdrant_prefix, "vector store: Qdrant");
+    status.report("vectors", DepState::Starting, Some("Qdrant".into()));
+    let (probe, status) = (qdrant.clone(), status.clone());
+    tokio::spawn(async move {
+        loop {
+            match probe.ping().await {
+                Ok(latency) => status.report_latency(
+                    "vectors",
+                    DepState::Healthy,
+                    Some("Qdrant".into()),
+                    latency,
+                ),
+                // The reason (an address, an HTTP status) is in the log; /health says only "down".
+                Err(_) => status.report("vectors", DepState::Down, Some("Qdrant".into())),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    Ok(qdrant)
 }
 
 /// Report the database's health every few seconds (and recover by itself:

@@ -146,7 +146,8 @@ impl DeployStore {
         if let Database::Postgres(_) = &self.db
             && let Err(e) = self
                 .db
-                .query(&format!("SELECT pg_notify('{CHANNEL}', '')"), &[])
+                // `execute`: pg_notify returns VOID, which no row decoder reads.
+                .execute(&format!("SELECT pg_notify('{CHANNEL}', '')"), &[])
                 .await
         {
             tracing::warn!(error = %e, "deployments: NOTIFY failed; replicas will see the change at their next poll");

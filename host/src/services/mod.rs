@@ -7,5 +7,6 @@ pub mod databases;
 pub mod db;
 pub mod deploy;
 pub mod llm;
+pub mod qdrant;
 pub mod status;
 pub mod vectors;

@@ -222,6 +222,35 @@ impl Filter {
         Ok(Self { must })
     }
 
+    /// The same filter in Qdrant's syntax (nested keys are dotted there too).
+    pub fn to_qdrant(&self) -> Json {
+        let must: Vec<Json> = self
+            .must
+            .iter()
+            .map(|c| match c {
+                Condition::Match { key, value } => {
+                    serde_json::json!({ "key": key.join("."), "match": { "value": value } })
+                }
+                Condition::Range {
+                    key,
+                    gt,
+                    gte,
+                    lt,
+                    lte,
+                } => {
+                    let mut range = Map::new();
+                    for (name, bound) in [("gt", gt), ("gte", gte), ("lt", lt), ("lte", lte)] {
+                        if let Some(b) = bound {
+                            range.insert(name.into(), serde_json::json!(b));
+                        }
+                    }
+                    serde_json::json!({ "key": key.join("."), "range": range })
+                }
+            })
+            .collect();
+        serde_json::json!({ "must": must })
+    }
+
     pub fn matches(&self, payload: &Map<String, Json>) -> bool {
         self.must.iter().all(|c| match c {
             Condition::Match { key, value } => {

@@ -293,6 +293,7 @@ memory_mb = 32
 
 pub mod db;
 pub mod llm_double;
+pub mod qdrant_double;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 
