@@ -51,6 +51,44 @@ pub struct CaseDefaults {
     pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub sql: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub vectors: BTreeMap<String, VectorFixture>,
+}
+
+/// A vector collection a case starts with (`vectors.<collection> = {...}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorFixture {
+    pub dimension: u32,
+    /// `cosine` (default), `dot` or `euclid`.
+    #[serde(default)]
+    pub distance: Option<String>,
+    #[serde(default)]
+    pub points: Vec<VectorPoint>,
+}
+
+/// One point of a [`VectorFixture`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorPoint {
+    pub id: String,
+    pub vector: Vec<f32>,
+    /// A JSON object (default `{}`).
+    #[serde(default)]
+    pub payload: Option<Json>,
+}
+
+/// A collection's state after the case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorExpect {
+    pub collection: String,
+    /// How many points it holds.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Exactly these point ids (in any order).
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
 }
 
 /// One case: a request or a tool call, its fixtures and what to expect.
@@ -78,6 +116,9 @@ pub struct Case {
     /// with the database's migrations applied.
     #[serde(default)]
     pub sql: BTreeMap<String, Vec<String>>,
+    /// Vector collections to start with (granted ones only), after `[defaults]`'s.
+    #[serde(default)]
+    pub vectors: BTreeMap<String, VectorFixture>,
     /// Scripted LLM replies, in the order the component asks for them.
     #[serde(default)]
     pub llm: Vec<LlmReply>,
@@ -199,6 +240,9 @@ pub struct Expect {
     /// Queries run after the case and the rows they must return.
     #[serde(default)]
     pub db: Vec<DbExpect>,
+    /// Vector collections after the case.
+    #[serde(default)]
+    pub vectors: Vec<VectorExpect>,
 }
 
 /// A statement that must have run.

@@ -2,7 +2,9 @@
 //! (engine, limits, capabilities, argument validation), a fresh instance per
 //! case, and the fakes of [`super::fakes`] in place of the host's services.
 
-use super::cases::{Case, CaseDefaults, DbExpect, Expect, TestFile, dep_state};
+use super::cases::{
+    Case, CaseDefaults, DbExpect, Expect, TestFile, VectorExpect, VectorFixture, dep_state,
+};
 use super::fakes::{CaseDatabase, Recording, ScriptedLlm, Shared, StubTools};
 use super::logs;
 use crate::manifest::routes::{RouteMatch, RoutePattern, Router};
@@ -15,7 +17,7 @@ use crate::services::auth::Principal;
 use crate::services::databases::{DatabaseSpec, Databases};
 use crate::services::db::{DbConfig, Value};
 use crate::services::status::StatusBoard;
-use crate::services::vectors::MemoryVectors;
+use crate::services::vectors::{Distance, MemoryVectors, Point, VectorStore};
 use anyhow::Context as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Value as Json, json};
@@ -217,6 +219,11 @@ impl Harness {
                         failures.push(e);
                     }
                 }
+                for v in &case.expect.vectors {
+                    if let Err(e) = self.check_vectors(v).await {
+                        failures.push(e);
+                    }
+                }
             }
             Err(e) => failures.push(e),
         }
@@ -274,6 +281,9 @@ impl Harness {
         }
         self.status.reset();
         self.vectors.clear();
+        for (name, fixture) in defaults.vectors.iter().chain(&case.vectors) {
+            self.vector_fixture(name, fixture).await?;
+        }
         for (name, state) in &case.status {
             if let Some(state) = dep_state(state) {
                 self.status.report(name, state, None);
@@ -437,6 +447,76 @@ impl Harness {
                 ("/...".to_string(), any.ok().flatten().unwrap_or_default())
             }
         }
+    }
+
+    /// Create `name` and load the fixture's points into it.
+    async fn vector_fixture(&self, name: &str, fixture: &VectorFixture) -> anyhow::Result<()> {
+        if !self.config.vectors.iter().any(|v| v == name) {
+            anyhow::bail!(
+                "`vectors.{name}`: component `{}` is not granted a collection `{name}` (it has {:?})",
+                self.id,
+                self.config.vectors
+            );
+        }
+        let distance = match fixture.distance.as_deref().unwrap_or("cosine") {
+            "cosine" => Distance::Cosine,
+            "dot" => Distance::Dot,
+            "euclid" => Distance::Euclid,
+            other => anyhow::bail!(
+                "`vectors.{name}.distance`: `{other}` (expected cosine, dot or euclid)"
+            ),
+        };
+        let points = fixture
+            .points
+            .iter()
+            .map(|p| {
+                let payload = match &p.payload {
+                    None => Default::default(),
+                    Some(Json::Object(map)) => map.clone(),
+                    Some(_) => {
+                        anyhow::bail!("`vectors.{name}` point `{}`: payload must be a table", p.id)
+                    }
+                };
+                Ok(Point {
+                    id: p.id.clone(),
+                    vector: p.vector.clone(),
+                    payload,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.vectors
+            .ensure_collection(name, fixture.dimension, distance)
+            .await
+            .map_err(|e| anyhow::anyhow!("`vectors.{name}`: {e}"))?;
+        self.vectors
+            .upsert(name, points)
+            .await
+            .map_err(|e| anyhow::anyhow!("`vectors.{name}`: {e}"))
+    }
+
+    async fn check_vectors(&self, expect: &VectorExpect) -> Result<(), String> {
+        let name = &expect.collection;
+        let ids = self.vectors.ids(name).ok_or_else(|| {
+            format!("`expect.vectors`: the case ended without a collection `{name}`")
+        })?;
+        if let Some(count) = expect.count
+            && ids.len() as u64 != count
+        {
+            return Err(format!(
+                "`expect.vectors` `{name}`: expected {count} points, found {} ({ids:?})",
+                ids.len()
+            ));
+        }
+        if let Some(expected) = &expect.ids {
+            let mut expected = expected.clone();
+            expected.sort();
+            if expected != ids {
+                return Err(format!(
+                    "`expect.vectors` `{name}`:\n  expected ids: {expected:?}\n  actual ids:   {ids:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn check_db(&self, expect: &DbExpect) -> Result<(), String> {

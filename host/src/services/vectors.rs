@@ -582,6 +582,13 @@ impl MemoryVectors {
         self.lock().clear();
     }
 
+    /// The point ids of `collection`, sorted (`None` if it does not exist).
+    pub fn ids(&self, collection: &str) -> Option<Vec<String>> {
+        self.lock()
+            .get(collection)
+            .map(|c| c.points.keys().cloned().collect())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MemoryCollection>> {
         self.collections.lock().unwrap_or_else(|e| e.into_inner())
     }
