@@ -320,3 +320,43 @@ async fn the_same_cases(t: &mut TodoHost) {
     let left = v(t, json!({"op": "search", "vector": [1, 0, 0]})).await;
     assert_eq!(ids(&left), ["b", "d"]);
 }
+
+/// The embedded store bounds a collection's size (exact search reads it all
+/// per query): past `SPACEPORT_VECTORS_MAX_MB`, an upsert is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_cannot_outgrow_its_cap() {
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest(),
+        &[("SPACEPORT_VECTORS_MAX_MB", "1")],
+    )
+    .await;
+    // 1 MiB holds 64 vectors of 4096 float32s.
+    assert_eq!(
+        v(
+            &t,
+            json!({"op": "ensure", "collection": "notes", "dimension": 4096})
+        )
+        .await,
+        json!({"ok": null})
+    );
+    let batch = |from: usize, n: usize| -> Value {
+        let points: Vec<Value> = (from..from + n)
+            .map(|i| json!({"id": format!("p{i}"), "vector": vec![0.5; 4096], "payload": {}}))
+            .collect();
+        json!({"op": "upsert", "collection": "notes", "points": points})
+    };
+    assert_eq!(v(&t, batch(0, 60)).await, json!({"ok": 60}));
+    let refused = v(&t, batch(60, 5)).await;
+    assert!(error(&refused).starts_with("LimitExceeded"), "{refused}");
+    assert!(
+        error(&refused).contains("SPACEPORT_VECTORS_MAX_MB"),
+        "{refused}"
+    );
+    assert_eq!(
+        v(&t, json!({"op": "count", "collection": "notes"})).await,
+        json!({"ok": 60}),
+        "nothing of the refused batch was stored"
+    );
+    assert_eq!(v(&t, batch(60, 4)).await, json!({"ok": 4}));
+}

@@ -339,7 +339,10 @@ fn open_vectors(
         .map(str::trim)
         .filter(|u| !u.is_empty())
     else {
-        return Ok(Arc::new(SqlVectors::new(host_db.clone())));
+        return Ok(Arc::new(SqlVectors::new(
+            host_db.clone(),
+            config.qdrant.vectors_max_mb << 20,
+        )));
     };
     let qdrant =
         Arc::new(Qdrant::new(&config.qdrant, url).map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?);

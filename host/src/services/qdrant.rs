@@ -39,6 +39,11 @@ pub struct QdrantConfig {
         default_value = "spaceport_"
     )]
     pub qdrant_prefix: String,
+    /// Most vector data one collection of the embedded store may hold, in MiB
+    /// (exact search reads a whole collection per query).
+    #[arg(long = "vectors-max-mb", env = "SPACEPORT_VECTORS_MAX_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub vectors_max_mb: u64,
     /// Seconds one Qdrant call may take.
     #[arg(
         long = "qdrant-timeout-secs",

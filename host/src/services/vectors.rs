@@ -341,11 +341,14 @@ pub trait VectorStore: Send + Sync + 'static {
 /// The embedded store, in one of the host's databases.
 pub struct SqlVectors {
     db: Database,
+    /// Most vector bytes one collection may hold: exact search reads them all
+    /// per query, so this bounds what one search can make the host hold.
+    max_bytes: u64,
 }
 
 impl SqlVectors {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: Database, max_bytes: u64) -> Self {
+        Self { db, max_bytes }
     }
 
     async fn collection(&self, name: &str) -> Result<(u32, Distance), VectorError> {
@@ -485,6 +488,15 @@ impl VectorStore for SqlVectors {
                     p.vector.len()
                 )));
             }
+        }
+        // Counting every new id as new errs on the safe side for replacements.
+        let after = self.count(collection, None).await? + points.len() as u64;
+        if after * u64::from(dimension) * 4 > self.max_bytes {
+            return Err(VectorError::LimitExceeded(format!(
+                "collection `{collection}` would hold {after} vectors of {dimension} numbers, over the \
+                 embedded store's {} MiB per collection (SPACEPORT_VECTORS_MAX_MB; or use Qdrant)",
+                self.max_bytes >> 20
+            )));
         }
         // One transaction: a batch is stored whole or not at all.
         let mut tx = self.db.begin().await?;
