@@ -17,7 +17,7 @@ trap 'rm -rf "$bindings"' EXIT INT TERM
 
 "$venv/bin/componentize-py" -d "$components/../wit" -w spaceport:platform/tool-component bindings "$bindings" >/dev/null
 status=0
-for suite in sdk-python dates; do
+for suite in sdk-python dates knowledge; do
     echo "== $suite"
     PYTHONPATH="$bindings:$components/sdk-python:$components/$suite" \
         "$venv/bin/python" -m unittest discover -s "$components/$suite/tests" || status=1

@@ -217,11 +217,15 @@ async fn five_tools(backend: Backend) {
     assert_eq!(
         names,
         [
+            "add_document",
             "add_task",
             "complete_task",
+            "delete_document",
             "delete_task",
+            "list_documents",
             "list_tasks",
             "resolve_date",
+            "search_documents",
             "summarize_tasks",
             "update_task"
         ]

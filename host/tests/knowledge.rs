@@ -1,0 +1,150 @@
+//! The default app's `knowledge` component (Python): save, search, list and
+//! delete a user's documents over the HTTP tool path, on both databases,
+//! without any embedding key (keyword search); per-user isolation; and an
+//! agent turn that searches them and gets the sources back.
+
+mod common;
+use common::llm_double::{self, LlmDouble};
+use common::{Backend, Host, TodoHost, User};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn tool(h: &Host, user: &User, name: &str, args: Value) -> (u16, Value) {
+    h.call(
+        user,
+        Method::POST,
+        &format!("/api/{}/tools/{name}", user.id),
+        Some(args),
+    )
+    .await
+}
+
+async fn save_search_delete(backend: Backend) {
+    let t = TodoHost::start(backend, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let bob = h.register("bob@example.com", "password1").await;
+
+    let notes = "# Garden\n\nPlant tomatoes in May, after the last frost.\n\n# Bike\n\nThe lock code is 4721.";
+    let (status, saved) = tool(
+        h,
+        &ann,
+        "add_document",
+        json!({"title": "Notes", "content": notes}),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let doc = saved["result"]["document_id"].as_i64().unwrap();
+    assert_eq!(
+        saved["result"]["search"], "keyword",
+        "no embedding key here: {saved}"
+    );
+    assert_eq!(saved["result"]["chunks"], 1);
+
+    let (status, found) = tool(
+        h,
+        &ann,
+        "search_documents",
+        json!({"query": "bike lock code"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    let first = &found["result"]["results"][0];
+    assert_eq!(first["document_id"], doc);
+    assert_eq!(first["title"], "Notes");
+    assert!(first["text"].as_str().unwrap().contains("4721"), "{found}");
+
+    // Bob sees none of it, and cannot delete it.
+    let (_, theirs) = tool(
+        h,
+        &bob,
+        "search_documents",
+        json!({"query": "bike lock code"}),
+    )
+    .await;
+    assert_eq!(theirs["result"]["results"], json!([]), "{theirs}");
+    let (status, refused) = tool(h, &bob, "delete_document", json!({"document_id": doc})).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (404, Some("not_found")),
+        "{refused}"
+    );
+
+    let (_, listed) = tool(h, &ann, "list_documents", json!({})).await;
+    assert_eq!(listed["result"][0]["title"], "Notes");
+    let (status, deleted) = tool(h, &ann, "delete_document", json!({"document_id": doc})).await;
+    assert_eq!(status, 200, "{deleted}");
+    let (_, gone) = tool(
+        h,
+        &ann,
+        "search_documents",
+        json!({"query": "bike lock code"}),
+    )
+    .await;
+    assert_eq!(gone["result"]["results"], json!([]));
+
+    // Bad input is a 422 naming the field, before the component runs.
+    let (status, bad) = tool(
+        h,
+        &ann,
+        "add_document",
+        json!({"title": "", "content": "x"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"], "invalid_arguments");
+}
+
+both_backends!(save_search_delete);
+
+/// The agent searches the user's documents and the sources come back with the turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_answers_from_the_users_documents() {
+    let double = LlmDouble::start().await;
+    let t = TodoHost::start(
+        Backend::Sqlite,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", "sk-test"),
+        ],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    // The double answers embeddings with an error status: the document is
+    // still saved and found by keyword, and the turn goes on.
+    double.script([llm_double::Reply::Status(400, None)]);
+    let (status, saved) = tool(
+        h,
+        &ann,
+        "add_document",
+        json!({"title": "Trip", "content": "Flight TP1234 leaves Lisbon at 9:40."}),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["result"]["search"], "keyword");
+    double.script([
+        llm_double::tool_calls(&[(
+            "call_s",
+            "search_documents",
+            json!({"query": "flight Lisbon"}),
+        )]),
+        llm_double::text("Your flight TP1234 leaves at 9:40 (from \"Trip\")."),
+    ]);
+    let (status, body) = h
+        .call(
+            &ann,
+            Method::POST,
+            &format!("/api/{}/chat", ann.id),
+            Some(json!({"message": "when is my flight?"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let call = &body["tool_calls"][0];
+    assert_eq!(call["tool"], "search_documents");
+    assert_eq!(call["result"]["results"][0]["title"], "Trip", "{body}");
+    // The model got the passage to answer from.
+    let received = double.received();
+    let sent = &received.last().unwrap().body;
+    assert!(sent.to_string().contains("TP1234"), "{sent}");
+}
