@@ -1,6 +1,7 @@
-"""The `knowledge` tool component: the signed-in user's notes and documents,
-which the chat agent can save, search, list and delete. World
-`spaceport:platform/tool-only`.
+"""The `knowledge` component: the signed-in user's notes and documents, which
+the chat agent can save, search, list and delete (tools), and a frontend can
+manage over `/api/{user_id}/documents` (HTTP). World
+`spaceport:platform/tool-component`.
 
 Grants: `sql = ["knowledge"]` (documents and their chunks), `vectors =
 ["knowledge"]` (chunk embeddings), `llm = true` (embeddings through the
@@ -20,6 +21,7 @@ from typing import Annotated, Optional
 
 from spaceport import AccessDenied, InvalidArguments, NotFound, ToolProvider, context, sql, tool  # noqa: F401
 from spaceport import llm, vectors
+from spaceport.http import HTTPError, IncomingHandler, Request, Response, route  # noqa: F401 - IncomingHandler is the export
 
 DB = "knowledge"
 COLLECTION = "knowledge"
@@ -28,6 +30,13 @@ CHUNK_CHARS = 800
 MAX_CANDIDATES = 2000
 RRF_K = 60
 _WORD = re.compile(r"[\w']+", re.UNICODE)
+# White space as the host's JSON Schema patterns (and Rust's `trim`) see it:
+# Python's own `str.strip()` would also strip \x1c-\x1f, which the schemas let
+# through, so a text the host accepted could end up "blank" here.
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+# Non-blank, no NUL: the pattern the tool and REST schemas give title and content.
+TEXT_PATTERN = "^[\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*" \
+    "[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
 _STOP = frozenset(
     "a an and are as at be but by for from has have how i in is it its of on or that the this to was what "
     "when where which who why with you your my me do does did about".split()
@@ -49,7 +58,7 @@ def chunk(content: str, size: int = CHUNK_CHARS) -> list[str]:
     """Split on blank lines and headings, then pack paragraphs into chunks of
     about `size` characters; a longer paragraph is cut at sentence ends, the
     last sentence repeated at the start of the next piece for context."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\n(?=#)", content) if p.strip()]
+    paragraphs = [p.strip(WHITESPACE) for p in re.split(r"\n\s*\n|\n(?=#)", content) if p.strip(WHITESPACE)]
     pieces: list[str] = []
     for p in paragraphs:
         if len(p) <= size:
@@ -90,9 +99,9 @@ def _embed(texts: list[str]) -> Optional[list[list[float]]]:
 
 @tool
 def add_document(
-    title: Annotated[str, {"minLength": 1, "maxLength": 200, "pattern": "\\S"}],
-    content: Annotated[str, {"minLength": 1, "maxLength": 50000, "pattern": "\\S"}],
-    source_url: Annotated[Optional[str], {"maxLength": 2000}] = None,
+    title: Annotated[str, {"minLength": 1, "maxLength": 200, "pattern": TEXT_PATTERN}],
+    content: Annotated[str, {"minLength": 1, "maxLength": 50000, "pattern": TEXT_PATTERN}],
+    source_url: Annotated[Optional[str], {"maxLength": 2000, "pattern": "^[^\u0000]*$"}] = None,
 ) -> dict:
     """Save a note or document (plain text or Markdown) for the user, so that
     search_documents can find it later. Use it when the user asks you to
@@ -103,14 +112,18 @@ def add_document(
         content: The text to save.
         source_url: Where the text came from, if anywhere.
     """
-    user = _user()
+    return _save(_user(), title, content, source_url)
+
+
+def _save(user: str, title: str, content: str, source_url: Optional[str]) -> dict:
+    """Chunk, store and (when an embedding model is configured) embed one document."""
     pieces = chunk(content)
     if not pieces:
         raise InvalidArguments("field `content`: there is no text to save")
     with sql.transaction(DB) as tx:
         doc_id = tx.query(
             "INSERT INTO documents (user_id, title, source_url, chunks) VALUES ($1, $2, $3, $4) RETURNING id",
-            user, title.strip(), source_url, len(pieces),
+            user, title.strip(WHITESPACE), source_url, len(pieces),
         ).scalar()
         for i, text in enumerate(pieces):
             tx.execute(
@@ -134,7 +147,7 @@ def add_document(
             print(f"document {doc_id}: not embedded ({e.kind}: {e.message})", flush=True)
     return {
         "document_id": doc_id,
-        "title": title.strip(),
+        "title": title.strip(WHITESPACE),
         "chunks": len(pieces),
         "search": "keyword+semantic" if semantic else "keyword",
     }
@@ -249,7 +262,10 @@ def delete_document(document_id: Annotated[int, {"minimum": 1}]) -> dict:
     Args:
         document_id: The document's id, from list_documents or search_documents.
     """
-    user = _user()
+    return _delete(_user(), document_id)
+
+
+def _delete(user: str, document_id: int) -> dict:
     with sql.transaction(DB) as tx:
         row = tx.query(
             "SELECT title, embedded FROM documents WHERE id = $1 AND user_id = $2", document_id, user
@@ -265,3 +281,99 @@ def delete_document(document_id: Annotated[int, {"minimum": 1}]) -> dict:
         except vectors.VectorError as e:
             print(f"document {document_id}: embeddings not deleted ({e.kind})", flush=True)
     return {"document_id": document_id, "status": "deleted", "title": row["title"]}
+
+
+# ---------------------------------------------------------------------------
+# HTTP: /api/{user_id}/documents (the host checks the token and that
+# {user_id} is the caller's own id before a request reaches this component).
+
+MAX_TITLE = 200
+MAX_CONTENT = 50_000
+
+
+def _field(value, name: str, limit: int, required: bool = True) -> Optional[str]:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise HTTPError(422, "validation_error", f"`{name}` must be a string")
+    if required and not value.strip(WHITESPACE):
+        raise HTTPError(422, "validation_error", f"`{name}` must not be blank")
+    if len(value) > limit:
+        raise HTTPError(422, "validation_error", f"`{name}` is longer than {limit} characters")
+    if "\x00" in value:
+        raise HTTPError(422, "validation_error", f"`{name}` must not contain NUL characters")
+    return value
+
+
+def _document_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        # `43.0` and `4.3e1` are integers to JSON Schema (and to the OpenAPI document).
+        try:
+            number = float(raw)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number.is_integer()):
+            raise HTTPError(422, "validation_error", "the document id must be an integer") from None
+        value = int(number)
+    if not 1 <= value <= 2**63 - 1:
+        raise HTTPError(404, "not_found", f"no document {raw}")
+    return value
+
+
+@route("POST", "/api/:user_id/documents")
+def create_document(request: Request, user_id: str) -> tuple:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype.startswith("text/"):
+        try:
+            content = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(422, "validation_error", "the body must be UTF-8 text") from None
+        _field(content, "content", MAX_CONTENT)
+        first = next((line.strip(WHITESPACE).lstrip("#").strip(WHITESPACE)
+                      for line in content.splitlines() if line.strip(WHITESPACE)), "")
+        title = request.query_params.get("title") or first[:MAX_TITLE] or "Untitled"
+        _field(title, "title", MAX_TITLE)
+        source_url = request.query_params.get("source_url")
+    else:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise HTTPError(422, "validation_error", "the body must be a JSON object with `title` and `content`")
+        unknown = sorted(set(body) - {"title", "content", "source_url"})
+        if unknown:
+            raise HTTPError(422, "validation_error", f"unknown field `{unknown[0]}`")
+        title = _field(body.get("title"), "title", MAX_TITLE)
+        content = _field(body.get("content"), "content", MAX_CONTENT)
+        source_url = _field(body.get("source_url"), "source_url", 2000, required=False)
+    saved = _save(_user(), title, content, source_url)
+    return 201, {"id": saved["document_id"], "title": saved["title"], "chunks": saved["chunks"],
+                 "search": saved["search"]}
+
+
+@route("GET", "/api/:user_id/documents")
+def documents(request: Request, user_id: str) -> list:
+    return [
+        {"id": d["document_id"], "title": d["title"], "source_url": d["source_url"],
+         "chunks": d["chunks"], "created_at": d["created_at"]}
+        for d in list_documents()
+    ]
+
+
+@route("GET", "/api/:user_id/documents/:document_id")
+def document(request: Request, user_id: str, document_id: str) -> dict:
+    user, doc = _user(), _document_id(document_id)
+    row = sql.query(
+        DB, "SELECT id, title, source_url, chunks, created_at FROM documents WHERE id = $1 AND user_id = $2",
+        doc, user,
+    ).first()
+    if row is None:
+        raise HTTPError(404, "not_found", f"no document {doc}")
+    passages = sql.query(DB, "SELECT text FROM chunks WHERE document_id = $1 ORDER BY idx", doc)
+    return {**row, "passages": [p["text"] for p in passages]}
+
+
+@route("DELETE", "/api/:user_id/documents/:document_id")
+def remove_document(request: Request, user_id: str, document_id: str) -> dict:
+    deleted = _delete(_user(), _document_id(document_id))
+    return {"id": deleted["document_id"], "status": "deleted", "title": deleted["title"]}

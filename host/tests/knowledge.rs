@@ -95,8 +95,6 @@ async fn save_search_delete(backend: Backend) {
     assert_eq!(bad["error"], "invalid_arguments");
 }
 
-both_backends!(save_search_delete);
-
 /// The agent searches the user's documents and the sources come back with the turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_answers_from_the_users_documents() {
@@ -148,3 +146,98 @@ async fn the_agent_answers_from_the_users_documents() {
     let sent = &received.last().unwrap().body;
     assert!(sent.to_string().contains("TP1234"), "{sent}");
 }
+
+/// The same documents over REST, for a frontend: `/api/{user_id}/documents`.
+async fn documents_over_rest(backend: Backend) {
+    let t = TodoHost::start(backend, &[]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let bob = h.register("bob@example.com", "password1").await;
+    let base = format!("/api/{}/documents", ann.id);
+
+    let (status, created) = h
+        .call(
+            &ann,
+            Method::POST,
+            &base,
+            Some(json!({"title": "Recipe", "content": "Two eggs, one cup of flour."})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    // Markdown, as a text body.
+    let resp = common::client()
+        .post(h.url(&format!("{base}?source_url=https://example.com/x")))
+        .bearer_auth(&ann.token)
+        .header("content-type", "text/markdown")
+        .body("# Packing\n\nPassport and charger.")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (_, listed) = h.call(&ann, Method::GET, &base, None).await;
+    let titles: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Packing", "Recipe"]);
+    assert_eq!(listed[0]["source_url"], "https://example.com/x");
+    let (status, one) = h
+        .call(&ann, Method::GET, &format!("{base}/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["passages"], json!(["Two eggs, one cup of flour."]));
+
+    // Bob: not through Ann's path (the host), not by id through his own (the component).
+    let (status, _) = h
+        .call(&bob, Method::GET, &format!("{base}/{id}"), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = h
+        .call(
+            &bob,
+            Method::GET,
+            &format!("/api/{}/documents/{id}", bob.id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+
+    // Binary or blank bodies are refused, naming the problem; nothing is stored.
+    let resp = common::client()
+        .post(h.url(&base))
+        .bearer_auth(&ann.token)
+        .header("content-type", "text/plain")
+        .body(vec![0xff, 0xfe, 0x00, 0x41])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let (status, _) = h
+        .call(
+            &ann,
+            Method::POST,
+            &base,
+            Some(json!({"title": "t", "content": ""})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, deleted) = h
+        .call(&ann, Method::DELETE, &format!("{base}/{id}"), None)
+        .await;
+    assert_eq!(
+        (status, deleted["status"].as_str()),
+        (200, Some("deleted")),
+        "{deleted}"
+    );
+    let (_, listed) = h.call(&ann, Method::GET, &base, None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+both_backends!(save_search_delete, documents_over_rest);
