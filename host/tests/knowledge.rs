@@ -141,10 +141,53 @@ async fn the_agent_answers_from_the_users_documents() {
     let call = &body["tool_calls"][0];
     assert_eq!(call["tool"], "search_documents");
     assert_eq!(call["result"]["results"][0]["title"], "Trip", "{body}");
+    // The answer cites what it used.
+    assert_eq!(body["sources"][0]["title"], "Trip", "{body}");
+    assert_eq!(body["sources"].as_array().unwrap().len(), 1);
     // The model got the passage to answer from.
     let received = double.received();
     let sent = &received.last().unwrap().body;
     assert!(sent.to_string().contains("TP1234"), "{sent}");
+
+    // Streamed, the citations come as a `sources` event before `done`.
+    double.script([
+        llm_double::Reply::Stream {
+            chunks: llm_double::stream_tool_calls(
+                &[("call_t", "search_documents", json!({"query": "flight"}))],
+                3,
+            ),
+            cut: false,
+        },
+        llm_double::Reply::Stream {
+            chunks: llm_double::stream_text(&["At ", "9:40."]),
+            cut: false,
+        },
+    ]);
+    let resp = common::client()
+        .post(h.url(&format!("/api/{}/chat/stream", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({"message": "flight time?"}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(
+        at("tool_result") < at("sources") && at("sources") < at("done"),
+        "{kinds:?}"
+    );
+    assert_eq!(events[at("sources")]["sources"][0]["title"], "Trip");
 }
 
 /// The same documents over REST, for a frontend: `/api/{user_id}/documents`.

@@ -1,10 +1,10 @@
 //! The Todo chatbot's agent.
 //!
 //! * `POST /api/{user_id}/chat` `{"message", "conversation_id"?}` →
-//!   `{"message", "conversation_id", "tool_calls": [{"tool", "input", "result"}], "finish_reason"}`;
+//!   `{"message", "conversation_id", "tool_calls": [{"tool", "input", "result"}], "sources", "finish_reason"}`;
 //!   with `Accept: text/event-stream` (or at `/api/{user_id}/chat/stream`) the
 //!   same turn as server-sent events: `start`, `token`, `tool_call`,
-//!   `tool_result`, `done` or `error`, and `: keep-alive` comments.
+//!   `tool_result`, `sources` (when documents were searched), `done` or `error`, and `: keep-alive` comments.
 //! * `GET /api/{user_id}/conversations`, `GET|DELETE /api/{user_id}/conversations/{id}`.
 //!
 //! Variables: `system_prompt`, `max_turns` (default 8), `keepalive_ms` (default 15000),
@@ -248,8 +248,39 @@ fn reply(conversation: i64, outcome: &Outcome) -> Json {
         "message": outcome.message,
         "conversation_id": conversation,
         "tool_calls": outcome.tool_calls,
+        "sources": sources(&outcome.tool_calls),
         "finish_reason": outcome.finish_reason,
     })
+}
+
+/// The documents the turn's tool calls returned passages of (a tool result
+/// with `results: [{document_id, title, chunk, score}]`, as `search_documents`
+/// answers), once each and in the order found: the citations of the answer.
+fn sources(tool_calls: &[Json]) -> Vec<Json> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for call in tool_calls {
+        let Some(results) = call["result"]["results"].as_array() else {
+            continue;
+        };
+        for r in results {
+            let (Some(document_id), Some(title)) = (r["document_id"].as_i64(), r["title"].as_str())
+            else {
+                continue;
+            };
+            let chunk = r["chunk"].as_i64();
+            if seen.insert((document_id, chunk)) {
+                out.push(json!({
+                    "document_id": document_id,
+                    "title": title,
+                    "chunk": chunk,
+                    "score": r["score"],
+                    "source_url": r["source_url"],
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// Server-sent events for one turn.
@@ -286,13 +317,20 @@ fn stream_turn(agent: &Agent, out: &mut BodyWriter) {
     let mut sse = Sse { out };
     sse.send(&json!({"type": "start", "conversation_id": agent.conversation}));
     match agent.run(&mut sse) {
-        Ok(outcome) => sse.send(&json!({
-            "type": "done",
-            "conversation_id": agent.conversation,
-            "message": outcome.message,
-            "tool_calls": outcome.tool_calls,
-            "finish_reason": outcome.finish_reason,
-        })),
+        Ok(outcome) => {
+            let sources = sources(&outcome.tool_calls);
+            if !sources.is_empty() {
+                sse.send(&json!({"type": "sources", "sources": sources}));
+            }
+            sse.send(&json!({
+                "type": "done",
+                "conversation_id": agent.conversation,
+                "message": outcome.message,
+                "tool_calls": outcome.tool_calls,
+                "sources": sources,
+                "finish_reason": outcome.finish_reason,
+            }))
+        }
         Err(e) => {
             let (_, code, detail) = agent_error(e);
             sse.send(&json!({"type": "error", "error": code, "detail": detail, "conversation_id": agent.conversation}));
