@@ -5,19 +5,9 @@
 
 mod common;
 use common::llm_double::{self, LlmDouble};
-use common::{Backend, Host, TodoHost, User};
+use common::{Backend, TodoHost};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn tool(h: &Host, user: &User, name: &str, args: Value) -> (u16, Value) {
-    h.call(
-        user,
-        Method::POST,
-        &format!("/api/{}/tools/{name}", user.id),
-        Some(args),
-    )
-    .await
-}
 
 async fn save_search_delete(backend: Backend) {
     let t = TodoHost::start(backend, &[]).await;
@@ -26,13 +16,13 @@ async fn save_search_delete(backend: Backend) {
     let bob = h.register("bob@example.com", "password1").await;
 
     let notes = "# Garden\n\nPlant tomatoes in May, after the last frost.\n\n# Bike\n\nThe lock code is 4721.";
-    let (status, saved) = tool(
-        h,
-        &ann,
-        "add_document",
-        json!({"title": "Notes", "content": notes}),
-    )
-    .await;
+    let (status, saved) = h
+        .call_tool(
+            &ann,
+            "add_document",
+            json!({"title": "Notes", "content": notes}),
+        )
+        .await;
     assert_eq!(status, 200, "{saved}");
     let doc = saved["result"]["document_id"].as_i64().unwrap();
     assert_eq!(
@@ -41,13 +31,9 @@ async fn save_search_delete(backend: Backend) {
     );
     assert_eq!(saved["result"]["chunks"], 1);
 
-    let (status, found) = tool(
-        h,
-        &ann,
-        "search_documents",
-        json!({"query": "bike lock code"}),
-    )
-    .await;
+    let (status, found) = h
+        .call_tool(&ann, "search_documents", json!({"query": "bike lock code"}))
+        .await;
     assert_eq!(status, 200, "{found}");
     let first = &found["result"]["results"][0];
     assert_eq!(first["document_id"], doc);
@@ -55,42 +41,34 @@ async fn save_search_delete(backend: Backend) {
     assert!(first["text"].as_str().unwrap().contains("4721"), "{found}");
 
     // Bob sees none of it, and cannot delete it.
-    let (_, theirs) = tool(
-        h,
-        &bob,
-        "search_documents",
-        json!({"query": "bike lock code"}),
-    )
-    .await;
+    let (_, theirs) = h
+        .call_tool(&bob, "search_documents", json!({"query": "bike lock code"}))
+        .await;
     assert_eq!(theirs["result"]["results"], json!([]), "{theirs}");
-    let (status, refused) = tool(h, &bob, "delete_document", json!({"document_id": doc})).await;
+    let (status, refused) = h
+        .call_tool(&bob, "delete_document", json!({"document_id": doc}))
+        .await;
     assert_eq!(
         (status, refused["error"].as_str()),
         (404, Some("not_found")),
         "{refused}"
     );
 
-    let (_, listed) = tool(h, &ann, "list_documents", json!({})).await;
+    let (_, listed) = h.call_tool(&ann, "list_documents", json!({})).await;
     assert_eq!(listed["result"][0]["title"], "Notes");
-    let (status, deleted) = tool(h, &ann, "delete_document", json!({"document_id": doc})).await;
+    let (status, deleted) = h
+        .call_tool(&ann, "delete_document", json!({"document_id": doc}))
+        .await;
     assert_eq!(status, 200, "{deleted}");
-    let (_, gone) = tool(
-        h,
-        &ann,
-        "search_documents",
-        json!({"query": "bike lock code"}),
-    )
-    .await;
+    let (_, gone) = h
+        .call_tool(&ann, "search_documents", json!({"query": "bike lock code"}))
+        .await;
     assert_eq!(gone["result"]["results"], json!([]));
 
     // Bad input is a 422 naming the field, before the component runs.
-    let (status, bad) = tool(
-        h,
-        &ann,
-        "add_document",
-        json!({"title": "", "content": "x"}),
-    )
-    .await;
+    let (status, bad) = h
+        .call_tool(&ann, "add_document", json!({"title": "", "content": "x"}))
+        .await;
     assert_eq!(status, 422, "{bad}");
     assert_eq!(bad["error"], "invalid_arguments");
 }
@@ -112,13 +90,13 @@ async fn the_agent_answers_from_the_users_documents() {
     // The double answers embeddings with an error status: the document is
     // still saved and found by keyword, and the turn goes on.
     double.script([llm_double::Reply::Status(400, None)]);
-    let (status, saved) = tool(
-        h,
-        &ann,
-        "add_document",
-        json!({"title": "Trip", "content": "Flight TP1234 leaves Lisbon at 9:40."}),
-    )
-    .await;
+    let (status, saved) = h
+        .call_tool(
+            &ann,
+            "add_document",
+            json!({"title": "Trip", "content": "Flight TP1234 leaves Lisbon at 9:40."}),
+        )
+        .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["result"]["search"], "keyword");
     double.script([

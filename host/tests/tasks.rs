@@ -191,16 +191,6 @@ async fn validation(backend: Backend) {
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_json");
 }
 
-async fn tool(h: &Host, user: &User, name: &str, args: Value) -> (u16, Value) {
-    h.call(
-        user,
-        Method::POST,
-        &format!("/api/{}/tools/{name}", user.id),
-        Some(args),
-    )
-    .await
-}
-
 async fn five_tools(backend: Backend) {
     let t = TodoHost::start(backend, &[]).await;
     let h = &t.host;
@@ -238,35 +228,40 @@ async fn five_tools(backend: Backend) {
         .unwrap();
     assert_eq!(add["parameters"]["required"], json!(["title"]));
 
-    let (status, added) = tool(h, &ann, "add_task", json!({"title": "buy milk"})).await;
+    let (status, added) = h
+        .call_tool(&ann, "add_task", json!({"title": "buy milk"}))
+        .await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added["result"]["status"], "created");
     let id = added["result"]["task_id"].as_i64().unwrap();
-    tool(
-        h,
+    h.call_tool(
         &ann,
         "add_task",
         json!({"title": "walk dog", "description": "park"}),
     )
     .await;
 
-    let (_, upd) = tool(
-        h,
-        &ann,
-        "update_task",
-        json!({"task_id": id, "title": "buy oat milk"}),
-    )
-    .await;
+    let (_, upd) = h
+        .call_tool(
+            &ann,
+            "update_task",
+            json!({"task_id": id, "title": "buy oat milk"}),
+        )
+        .await;
     assert_eq!(
         upd["result"],
         json!({"task_id": id, "status": "updated", "title": "buy oat milk"})
     );
-    let (_, done) = tool(h, &ann, "complete_task", json!({"task_id": id.to_string()})).await;
+    let (_, done) = h
+        .call_tool(&ann, "complete_task", json!({"task_id": id.to_string()}))
+        .await;
     assert_eq!(done["result"]["status"], "completed");
-    let (_, pending) = tool(h, &ann, "list_tasks", json!({"status": "pending"})).await;
+    let (_, pending) = h
+        .call_tool(&ann, "list_tasks", json!({"status": "pending"}))
+        .await;
     assert_eq!(pending["result"].as_array().unwrap().len(), 1);
     assert_eq!(pending["result"][0]["title"], "walk dog");
-    let (_, all) = tool(h, &ann, "list_tasks", json!({})).await;
+    let (_, all) = h.call_tool(&ann, "list_tasks", json!({})).await;
     assert_eq!(all["result"].as_array().unwrap().len(), 2);
 
     // The REST API sees what the tools did.
@@ -278,24 +273,30 @@ async fn five_tools(backend: Backend) {
         (Some("buy oat milk"), Some(true))
     );
 
-    let (_, del) = tool(h, &ann, "delete_task", json!({"task_id": id})).await;
+    let (_, del) = h
+        .call_tool(&ann, "delete_task", json!({"task_id": id}))
+        .await;
     assert_eq!(del["result"]["status"], "deleted");
 
     // Errors are typed.
-    let (status, body) = tool(h, &ann, "add_task", json!({"title": ""})).await;
+    let (status, body) = h.call_tool(&ann, "add_task", json!({"title": ""})).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (422, Some("invalid_arguments"))
     );
     assert!(body["detail"].as_str().unwrap().contains("title"));
-    let (status, body) = tool(h, &ann, "complete_task", json!({"task_id": id})).await;
+    let (status, body) = h
+        .call_tool(&ann, "complete_task", json!({"task_id": id}))
+        .await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
-    let (status, body) = tool(h, &ann, "list_tasks", json!({"status": "someday"})).await;
+    let (status, body) = h
+        .call_tool(&ann, "list_tasks", json!({"status": "someday"}))
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (422, Some("invalid_arguments"))
     );
-    let (status, body) = tool(h, &ann, "teleport", json!({})).await;
+    let (status, body) = h.call_tool(&ann, "teleport", json!({})).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (404, Some("unknown_tool"))
@@ -369,14 +370,14 @@ async fn users_cannot_touch_each_others_tasks(backend: Backend) {
         } else {
             json!({"task_id": id})
         };
-        let (status, body) = tool(h, &bob, name, args).await;
+        let (status, body) = h.call_tool(&bob, name, args).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (404, Some("not_found")),
             "{name}"
         );
     }
-    let (_, list) = tool(h, &bob, "list_tasks", json!({})).await;
+    let (_, list) = h.call_tool(&bob, "list_tasks", json!({})).await;
     assert_eq!(list["result"], json!([]));
     let (status, _) = h
         .call(
@@ -405,7 +406,7 @@ async fn agent_only_tools_are_not_callable_over_http() {
     let t = TodoHost::start_manifest(Backend::Sqlite, &manifest, &[]).await;
     let h = &t.host;
     let ann = h.register("ann@example.com", "password1").await;
-    let (status, body) = tool(h, &ann, "list_tasks", json!({})).await;
+    let (status, body) = h.call_tool(&ann, "list_tasks", json!({})).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (404, Some("unknown_tool")),
@@ -430,7 +431,7 @@ async fn tool_arguments_are_checked_against_their_schema_by_the_host() {
         (json!({"title": 42}), "/title"),
         (json!({}), "title"),
     ] {
-        let (status, body) = tool(h, &ann, "add_task", args.clone()).await;
+        let (status, body) = h.call_tool(&ann, "add_task", args.clone()).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (422, Some("invalid_arguments")),
@@ -442,7 +443,7 @@ async fn tool_arguments_are_checked_against_their_schema_by_the_host() {
         );
     }
     // Nothing was added.
-    let (_, list) = tool(h, &ann, "list_tasks", json!({})).await;
+    let (_, list) = h.call_tool(&ann, "list_tasks", json!({})).await;
     assert_eq!(list["result"], json!([]), "{list}");
 }
 
@@ -517,7 +518,7 @@ async fn postgres_outage_gives_503_then_recovers_without_losing_writes() {
     let (status, body) = h.call(&ann, Method::GET, &tasks(&ann), None).await;
     assert_eq!(status, 503, "{body}");
     // The host checks the token's user first, in its own database (on the same server).
-    let (status, body) = tool(&h, &ann, "list_tasks", json!({})).await;
+    let (status, body) = h.call_tool(&ann, "list_tasks", json!({})).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (503, Some("database_unavailable"))

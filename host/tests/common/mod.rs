@@ -417,6 +417,22 @@ impl Host {
         }
     }
 
+    /// `POST /api/{user}/tools/{name}` with `args` as the user → (status, JSON).
+    pub async fn call_tool(
+        &self,
+        user: &User,
+        name: &str,
+        args: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.call(
+            user,
+            reqwest::Method::POST,
+            &format!("/api/{}/tools/{name}", user.id),
+            Some(args),
+        )
+        .await
+    }
+
     /// `method path` with the user's token and an optional JSON body → (status, JSON).
     pub async fn call(
         &self,
