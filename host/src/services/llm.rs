@@ -157,6 +157,11 @@ impl LlmClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
+            // After a burst of streams, keep a few warm connections, not one
+            // per stream: 10,000 idle connections held 10,000 descriptors (and
+            // their buffers) for the idle timeout, against the limit the
+            // instance slots are sized by.
+            .pool_max_idle_per_host(32)
             .build()?;
         Ok(Self { http, config })
     }
