@@ -353,6 +353,7 @@ impl Deployer {
             deployed_at: version.created_at.clone(),
             action: version.action.clone(),
         };
+        crate::services::metrics::METRICS.deployment(id, &deployed.action);
         tracing::info!(
             component = id,
             version = %&deployed.version[..12],

@@ -91,6 +91,13 @@ pub struct HostConfig {
     #[arg(long = "admin-max-upload-mb", env = "SPACEPORT_ADMIN_MAX_UPLOAD_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub admin_max_upload_mb: u64,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #[arg(
+        long = "metrics-token",
+        env = "SPACEPORT_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// How often a host checks the deployment log for versions another replica
     /// deployed (milliseconds).
     #[arg(long = "deploy-poll-ms", env = "SPACEPORT_DEPLOY_POLL_MS", default_value_t = 1000,

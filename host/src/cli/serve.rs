@@ -146,6 +146,10 @@ async fn serve(
             status: status.clone(),
         },
         admin,
+        metrics_token: config
+            .metrics_token
+            .clone()
+            .filter(|t| !t.trim().is_empty()),
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let shutdown = async move {

@@ -152,6 +152,17 @@ pub fn serve_error(component: &str, e: ServeError, request_id: &str) -> Response
         ServeError::ErrorCode(_) => (StatusCode::BAD_GATEWAY, "component_error"),
         ServeError::Setup(_) => (StatusCode::BAD_REQUEST, "bad_request"),
     };
+    crate::services::metrics::METRICS.failure(
+        component,
+        match &e {
+            ServeError::Timeout(_) => "timeout",
+            ServeError::MemoryLimit(_) => "memory_limit",
+            ServeError::Trap(_) => "trap",
+            ServeError::Denied(_) => "denied",
+            ServeError::ErrorCode(_) => "error_code",
+            ServeError::Setup(_) => "setup",
+        },
+    );
     tracing::warn!(component, error = %e, "request failed in component");
     error(
         status,

@@ -19,6 +19,7 @@ use crate::app::snapshot::{App, RouteTarget, Verdict};
 use crate::manifest::routes::{RouteMatch, RoutePattern};
 use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError};
+use crate::services::metrics::METRICS;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -51,6 +52,8 @@ pub struct Server {
     pub llm_limits: LlmLimits,
     /// The admin API, when `SPACEPORT_ADMIN_TOKEN` is set.
     pub admin: Option<super::admin::Admin>,
+    /// `SPACEPORT_METRICS_TOKEN`: when set, `/metrics` wants it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and drain in-flight
@@ -128,6 +131,19 @@ impl Server {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID, v);
         }
+        // Labels stay bounded: a component id, a route pattern, never the path.
+        let metric_component = match (&component, &route) {
+            (Some(c), _) => c.as_str(),
+            (None, Some(_)) => "host",
+            (None, None) => "-",
+        };
+        METRICS.request(
+            metric_component,
+            route.as_deref().unwrap_or("-"),
+            method.as_str(),
+            response.status().as_u16(),
+            start.elapsed().as_secs_f64(),
+        );
         span.in_scope(|| {
             tracing::info!(
                 method = %method,
@@ -149,6 +165,10 @@ impl Server {
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
+        if req.uri().path() == "/metrics" {
+            let resp = self.metrics(&req, request_id);
+            return (resp, Some("/metrics".into()), None);
+        }
         // The admin API (deploys) is its own world: its own credential and
         // body limit, never a component route; 404 when it is off.
         if req.uri().path() == "/admin" || req.uri().path().starts_with("/admin/") {
@@ -204,6 +224,40 @@ impl Server {
             .await
             .unwrap_or_else(|r| r);
         (resp, route, component)
+    }
+
+    /// `GET /metrics`: the OpenMetrics text (behind `SPACEPORT_METRICS_TOKEN` when set).
+    fn metrics(&self, req: &Request<Incoming>, request_id: &str) -> Response<Body> {
+        if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+            return method_not_allowed(req.method(), "GET, HEAD", request_id);
+        }
+        if let Some(token) = &self.metrics_token {
+            let presented = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim());
+            let ok = presented.is_some_and(|t| {
+                use subtle::ConstantTimeEq;
+                bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+            });
+            if !ok {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "not_authenticated",
+                    "/metrics needs `Authorization: Bearer <SPACEPORT_METRICS_TOKEN>`",
+                    request_id,
+                );
+            }
+        }
+        let slots = self.registry.runtime().slots();
+        super::response::with_body(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            METRICS.encode(slots).into(),
+        )
     }
 
     /// A host endpoint: the same admission as a component route, then its handler.

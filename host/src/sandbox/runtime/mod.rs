@@ -200,6 +200,8 @@ pub struct Runtime {
     /// call over HTTP, or an agent's nested tool call), so nothing can run
     /// more instances than `max_instances`.
     slots: Arc<tokio::sync::Semaphore>,
+    /// How many `slots` there are.
+    capacity: usize,
     /// A component's `max_concurrent` when its manifest sets none.
     default_concurrency: u32,
     /// Linear memory of every live instance together.
@@ -225,6 +227,7 @@ impl Runtime {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 options.max_instances.max(1) as usize
             )),
+            capacity: options.max_instances.max(1) as usize,
             // A quarter of the slots, but never fewer than 16 (or all of a small host's).
             default_concurrency: (options.max_instances / 4)
                 .max(options.max_instances.min(16))
@@ -242,6 +245,12 @@ impl Runtime {
             cache,
             pooling,
         })
+    }
+
+    /// Instance slots (in use, capacity), for metrics.
+    pub fn slots(&self) -> (usize, usize) {
+        let free = self.slots.available_permits().min(self.capacity);
+        (self.capacity - free, self.capacity)
     }
 
     /// Room for one more instance of `component`: one of its own slots and

@@ -1,0 +1,122 @@
+//! `/metrics`: after a known sequence of requests (answers, a trap, a timeout,
+//! a path no route serves, a host endpoint, a deploy) the scraped counters are
+//! exactly those; labels never carry a raw path; `SPACEPORT_METRICS_TOKEN`
+//! protects it.
+
+mod common;
+use common::{App, Host, fault_manifest, wasm};
+
+const ADMIN: &str = "admin-token-0123456789abcdef0123456789abcdef";
+
+async fn get(h: &Host, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = common::client().get(h.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn value(metrics: &str, line_start: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_match_what_happened_and_labels_stay_bounded() {
+    let app = App::new(&fault_manifest(&wasm("fault"), &wasm("health"), ""));
+    let h = Host::start_with(
+        &app,
+        &[
+            ("JWT_SECRET_KEY", common::JWT_SECRET),
+            ("SPACEPORT_ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&h, "/health", None).await.0, 200);
+    }
+    assert_eq!(get(&h, "/fault/trap", None).await.0, 500);
+    assert_eq!(get(&h, "/fault/loop", None).await.0, 504);
+    assert_eq!(get(&h, "/no/such/path/abc123", None).await.0, 404);
+    assert_eq!(get(&h, "/api/tools", None).await.0, 200);
+    let deployed = common::client()
+        .put(h.url("/admin/components/health"))
+        .bearer_auth(ADMIN)
+        .body(std::fs::read(wasm("health")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 200);
+
+    let (status, m) = get(&h, "/metrics", None).await;
+    assert_eq!(status, 200, "{m}");
+    let exact = [
+        (
+            r#"spaceport_http_requests_total{component="health",route="/health",method="GET",class="2xx"}"#,
+            3.0,
+        ),
+        (
+            r#"spaceport_http_requests_total{component="fault",route="/fault/...",method="GET",class="5xx"}"#,
+            2.0,
+        ),
+        (
+            r#"spaceport_http_requests_total{component="-",route="-",method="GET",class="4xx"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_http_requests_total{component="host",route="/api/tools",method="GET",class="2xx"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_http_requests_total{component="host",route="/admin",method="PUT",class="2xx"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_component_failures_total{component="fault",kind="trap"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_component_failures_total{component="fault",kind="timeout"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_deployments_total{component="health",action="deploy"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_http_request_duration_seconds_count{component="health"}"#,
+            3.0,
+        ),
+        ("spaceport_instance_slots_in_use ", 0.0),
+    ];
+    for (line, want) in exact {
+        assert_eq!(value(&m, line), Some(want), "{line} in\n{m}");
+    }
+    assert_eq!(value(&m, "spaceport_instance_slots "), Some(64.0), "{m}");
+    // No raw path, request id or user in any label.
+    assert!(!m.contains("abc123") && !m.contains("/no/such"), "{m}");
+    assert!(
+        m.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_token_protects_the_endpoint() {
+    let app = App::new(&fault_manifest(&wasm("fault"), &wasm("health"), ""));
+    let h = Host::start_with(
+        &app,
+        &[
+            ("JWT_SECRET_KEY", common::JWT_SECRET),
+            ("SPACEPORT_METRICS_TOKEN", "scrape-me"),
+        ],
+    );
+    assert_eq!(get(&h, "/metrics", None).await.0, 401);
+    assert_eq!(get(&h, "/metrics", Some("wrong")).await.0, 401);
+    let (status, m) = get(&h, "/metrics", Some("scrape-me")).await;
+    assert_eq!(status, 200);
+    assert!(m.contains("spaceport_instance_slots"), "{m}");
+}
