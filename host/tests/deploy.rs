@@ -92,6 +92,15 @@ async fn which(base: &str) -> Result<&'static str, String> {
     }
 }
 
+/// Wait (10 s at most) until `base` serves `version` at `/svc`.
+async fn serves_within(base: &str, version: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while which(base).await != Ok(version) {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn start(backend: Backend, extra: &[(&str, &str)]) -> TodoHost {
     let mut env = vec![
         ("SPACEPORT_ADMIN_TOKEN", TOKEN),
@@ -425,14 +434,7 @@ async fn a_deploy_reaches_the_other_replica_and_the_cli_drives_it() {
     assert!(out.contains("svc: serving "), "{out}");
     assert_eq!(which(&t.host.base).await, Ok("health"));
     // The other replica follows within a couple of poll intervals.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while which(&other.base).await != Ok("health") {
-        assert!(
-            Instant::now() < deadline,
-            "the other replica did not follow"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serves_within(&other.base, "health", "the other replica did not follow").await;
     eprintln!(
         "replica converged {} ms after the deploy started",
         started.elapsed().as_millis()
@@ -463,14 +465,12 @@ async fn a_deploy_reaches_the_other_replica_and_the_cli_drives_it() {
     );
     assert!(status.success(), "{out}");
     assert_eq!(which(&other.base).await, Ok("ok"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while which(&t.host.base).await != Ok("ok") {
-        assert!(
-            Instant::now() < deadline,
-            "the first replica did not follow the rollback"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serves_within(
+        &t.host.base,
+        "ok",
+        "the first replica did not follow the rollback",
+    )
+    .await;
     // Clear messages for a wrong token and an unreachable host.
     let (status, out) = common::run_with(
         &["status", "--to", &other.base],

@@ -458,13 +458,9 @@ impl Harness {
                 self.config.vectors
             );
         }
-        let distance = match fixture.distance.as_deref().unwrap_or("cosine") {
-            "cosine" => Distance::Cosine,
-            "dot" => Distance::Dot,
-            "euclid" => Distance::Euclid,
-            other => anyhow::bail!(
-                "`vectors.{name}.distance`: `{other}` (expected cosine, dot or euclid)"
-            ),
+        let wanted = fixture.distance.as_deref().unwrap_or("cosine");
+        let Some(distance) = Distance::parse(wanted) else {
+            anyhow::bail!("`vectors.{name}.distance`: `{wanted}` (expected cosine, dot or euclid)");
         };
         let points = fixture
             .points

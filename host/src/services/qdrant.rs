@@ -129,12 +129,19 @@ impl Qdrant {
         let message = answer["status"]["error"].as_str().unwrap_or("").to_string();
         match status.as_u16() {
             404 => Err(VectorError::NotFound(collection.into())),
-            400 | 422 if message.to_lowercase().contains("dimension") => Err(
-                VectorError::DimensionMismatch(format!("collection `{collection}`: {message}")),
-            ),
-            400 | 422 => Err(VectorError::InvalidArgument(format!(
-                "collection `{collection}`: {message}"
-            ))),
+            // Qdrant's own text goes to the log, not to the component.
+            400 | 422 => {
+                tracing::warn!(collection, %status, message = %message, "qdrant: request refused");
+                Err(if message.to_lowercase().contains("dimension") {
+                    VectorError::DimensionMismatch(format!(
+                        "collection `{collection}`: a vector's length differs from the collection's dimension"
+                    ))
+                } else {
+                    VectorError::InvalidArgument(format!(
+                        "collection `{collection}`: the vector store refused the request"
+                    ))
+                })
+            }
             _ => Err(unavailable(collection, &format!("{status}: {message}"))),
         }
     }

@@ -30,7 +30,8 @@ impl Distance {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// `cosine`, `dot` or `euclid`.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "cosine" => Some(Self::Cosine),
             "dot" => Some(Self::Dot),
@@ -322,6 +323,29 @@ pub fn rank(
     heap.into_sorted_vec().into_iter().map(|r| r.hit).collect()
 }
 
+/// Every point has `dimension` numbers, or the error naming the first that has not.
+fn check_points(collection: &str, dimension: u32, points: &[Point]) -> Result<(), VectorError> {
+    match points.iter().find(|p| p.vector.len() != dimension as usize) {
+        Some(p) => Err(VectorError::DimensionMismatch(format!(
+            "point `{}` has {} numbers; collection `{collection}` holds {dimension}",
+            p.id,
+            p.vector.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The query has `dimension` numbers.
+fn check_query(collection: &str, dimension: u32, query: &Query) -> Result<(), VectorError> {
+    if query.vector.len() == dimension as usize {
+        return Ok(());
+    }
+    Err(VectorError::DimensionMismatch(format!(
+        "the query has {} numbers; collection `{collection}` holds {dimension}",
+        query.vector.len()
+    )))
+}
+
 /// A vector store backend.
 #[async_trait::async_trait]
 pub trait VectorStore: Send + Sync + 'static {
@@ -480,15 +504,7 @@ impl VectorStore for SqlVectors {
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), VectorError> {
         let (dimension, _) = self.collection(collection).await?;
-        for p in &points {
-            if p.vector.len() != dimension as usize {
-                return Err(VectorError::DimensionMismatch(format!(
-                    "point `{}` has {} numbers; collection `{collection}` holds {dimension}",
-                    p.id,
-                    p.vector.len()
-                )));
-            }
-        }
+        check_points(collection, dimension, &points)?;
         // Counting every new id as new errs on the safe side for replacements.
         let after = self.count(collection, None).await? + points.len() as u64;
         if after * u64::from(dimension) * 4 > self.max_bytes {
@@ -519,12 +535,7 @@ impl VectorStore for SqlVectors {
 
     async fn search(&self, collection: &str, query: Query) -> Result<Vec<Hit>, VectorError> {
         let (dimension, distance) = self.collection(collection).await?;
-        if query.vector.len() != dimension as usize {
-            return Err(VectorError::DimensionMismatch(format!(
-                "the query has {} numbers; collection `{collection}` holds {dimension}",
-                query.vector.len()
-            )));
-        }
+        check_query(collection, dimension, &query)?;
         let points = self.scan(collection, query.filter.as_ref()).await?;
         Ok(rank(points, &query, distance))
     }
@@ -648,17 +659,7 @@ impl VectorStore for MemoryVectors {
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), VectorError> {
         self.with(collection, |c| {
-            if let Some(p) = points
-                .iter()
-                .find(|p| p.vector.len() != c.dimension as usize)
-            {
-                return Err(VectorError::DimensionMismatch(format!(
-                    "point `{}` has {} numbers; collection `{collection}` holds {}",
-                    p.id,
-                    p.vector.len(),
-                    c.dimension
-                )));
-            }
+            check_points(collection, c.dimension, &points)?;
             for p in points {
                 c.points.insert(p.id, (p.vector, p.payload));
             }
@@ -668,13 +669,7 @@ impl VectorStore for MemoryVectors {
 
     async fn search(&self, collection: &str, query: Query) -> Result<Vec<Hit>, VectorError> {
         self.with(collection, |c| {
-            if query.vector.len() != c.dimension as usize {
-                return Err(VectorError::DimensionMismatch(format!(
-                    "the query has {} numbers; collection `{collection}` holds {}",
-                    query.vector.len(),
-                    c.dimension
-                )));
-            }
+            check_query(collection, c.dimension, &query)?;
             let points = c
                 .points
                 .iter()
