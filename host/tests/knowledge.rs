@@ -262,3 +262,25 @@ async fn documents_over_rest(backend: Backend) {
 }
 
 both_backends!(save_search_delete, documents_over_rest);
+
+/// A tool whose component may call the LLM (here, for embeddings) spends the
+/// caller's LLM budget when called over HTTP, like its routes do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tool_calls_of_an_llm_component_spend_the_users_budget() {
+    let t = TodoHost::start(Backend::Sqlite, &[("SPACEPORT_LLM_RATE_PER_MINUTE", "2")]).await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    for _ in 0..2 {
+        let (status, body) = h.call_tool(&ann, "list_documents", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = h.call_tool(&ann, "list_documents", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    // task-tools holds no llm grant: its tools are not limited by it.
+    let (status, _) = h.call_tool(&ann, "list_tasks", json!({})).await;
+    assert_eq!(status, 200);
+}

@@ -283,6 +283,25 @@ impl Server {
         let body = self
             .read_body(body, &parts.headers, self.max_body_bytes, request_id)
             .await?;
+        // A tool whose component may call the LLM spends the caller's LLM
+        // budget over HTTP too, as its routes and an agent's turn do.
+        let _llm_running = match (endpoint, &principal) {
+            (Builtin::CallTool, Some(user)) => {
+                let tool = params.iter().find(|(n, _)| n == "name").map(|(_, v)| v);
+                let spends = tool
+                    .and_then(|name| app.tools.get(name))
+                    .is_some_and(|entry| entry.component.grants.llm.is_some());
+                if spends {
+                    match self.llm_limits.admit(&user.user_id) {
+                        Ok(running) => Some(running),
+                        Err(refused) => return Err(llm_refused(refused, request_id)),
+                    }
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
         let call = Call {
             endpoint,
             headers: &parts.headers,
