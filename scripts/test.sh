@@ -49,6 +49,17 @@ if [ "$("$st_venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, ve
 fi
 export SPACEPORT_SCHEMATHESIS="$st_venv/bin/schemathesis"
 
+step "MCP: the official Python SDK (host/tests/mcp.rs) and the conformance suite (npm), pinned, cached"
+MCP_VERSION=2.3.0
+mcp_venv="$HOME/.cache/spaceport/mcp"
+if [ "$("$mcp_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP_VERSION" ]; then
+  python3 -m venv --clear "$mcp_venv"
+  "$mcp_venv/bin/pip" install -q "mcp==$MCP_VERSION"
+fi
+export SPACEPORT_MCP_PYTHON="$mcp_venv/bin/python"
+# host/tests/mcp.rs runs scripts/mcp-conformance.sh, which installs the pinned suite once.
+export SPACEPORT_MCP_CONFORMANCE=1
+
 step "build the host (release: tests run the same optimised wasmtime users get)"
 cargo build --release --locked -p spaceport
 

@@ -288,29 +288,7 @@ async fn a_deleted_users_token_is_refused_everywhere(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
-    match &t.pg {
-        Some(pg) => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-            sqlx::query("DELETE FROM spaceport.users WHERE id = $1")
-                .bind(&gone.id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        None => {
-            use sqlx::Connection;
-            let path = t.app.dir.path().join("data").join("host.db");
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
-                .await
-                .unwrap();
-            sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(&gone.id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
+    t.delete_user(&gone.id).await;
     let id = &gone.id;
     for (method, path, body) in [
         (reqwest::Method::GET, format!("/api/{id}/tasks"), None),

@@ -120,3 +120,118 @@ async fn a_metrics_token_protects_the_endpoint() {
     assert_eq!(status, 200);
     assert!(m.contains("spaceport_instance_slots"), "{m}");
 }
+
+/// The LLM, tool, stream and MCP metrics after a known chat: one retried and
+/// one plain completion, a streamed turn, tool calls by the agent and over
+/// REST (one with bad arguments), one MCP session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
+    use common::llm_double::{self, LlmDouble, Reply};
+    use common::{Backend, TodoHost};
+    use serde_json::json;
+    let double = LlmDouble::start().await;
+    let t = TodoHost::start(
+        Backend::Sqlite,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", "sk-metrics-test"),
+            ("OPENAI_MODEL", "double-model"),
+        ],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([
+        Reply::Status(429, Some(0)),
+        llm_double::tool_calls(&[("c1", "add_task", json!({"title": "milk"}))]),
+        llm_double::text("Added."),
+        Reply::Stream {
+            chunks: llm_double::stream_text(&["Hi ", "there."]),
+            cut: false,
+        },
+    ]);
+    let (status, body) = h
+        .call(
+            &ann,
+            reqwest::Method::POST,
+            &format!("/api/{}/chat", ann.id),
+            Some(json!({"message": "add milk"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let resp = common::client()
+        .post(h.url(&format!("/api/{}/chat/stream", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.text().await.unwrap().contains("\"type\":\"done\""));
+    assert_eq!(h.call_tool(&ann, "list_tasks", json!({})).await.0, 200);
+    assert_eq!(
+        h.call_tool(&ann, "add_task", json!({"title": 5})).await.0,
+        422
+    );
+    let init = common::client()
+        .post(h.url("/mcp"))
+        .bearer_auth(&ann.token)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "metrics-test", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+
+    let (status, m) = get(h, "/metrics", None).await;
+    assert_eq!(status, 200);
+    let exact = [
+        (
+            r#"spaceport_llm_requests_total{model="double-model",call="complete",outcome="ok"}"#,
+            2.0,
+        ),
+        (
+            r#"spaceport_llm_requests_total{model="double-model",call="stream",outcome="ok"}"#,
+            1.0,
+        ),
+        (r#"spaceport_llm_retries_total{call="complete"}"#, 1.0),
+        // The double reports 10 + 5 tokens for the text answer, 20 + 2 for the stream.
+        (
+            r#"spaceport_llm_tokens_total{model="double-model",direction="in"}"#,
+            30.0,
+        ),
+        (
+            r#"spaceport_llm_tokens_total{model="double-model",direction="out"}"#,
+            7.0,
+        ),
+        (
+            r#"spaceport_llm_request_duration_seconds_count{call="complete"}"#,
+            2.0,
+        ),
+        (
+            r#"spaceport_tool_calls_total{tool="add_task",outcome="ok"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_tool_calls_total{tool="add_task",outcome="invalid_arguments"}"#,
+            1.0,
+        ),
+        (
+            r#"spaceport_tool_calls_total{tool="list_tasks",outcome="ok"}"#,
+            1.0,
+        ),
+        ("spaceport_sse_streams_open ", 0.0),
+        ("spaceport_mcp_sessions_open ", 1.0),
+    ];
+    for (line, want) in exact {
+        assert_eq!(value(&m, line), Some(want), "{line} in\n{m}");
+    }
+    // No user id, email or message text in any label.
+    assert!(
+        !m.contains(&ann.id) && !m.contains("ann@") && !m.contains("milk"),
+        "{m}"
+    );
+}

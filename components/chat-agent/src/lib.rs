@@ -6,6 +6,12 @@
 //!   same turn as server-sent events: `start`, `token`, `tool_call`,
 //!   `tool_result`, `sources` (when documents were searched), `done` or `error`, and `: keep-alive` comments.
 //! * `GET /api/{user_id}/conversations`, `GET|DELETE /api/{user_id}/conversations/{id}`.
+//! * The RAG seeds' routes, for a caller with a token or an anonymous session
+//!   (the host resolves either into the principal): `POST /api/chat`
+//!   `{"message", "conversation_id"?}` (seed 003; SSE unless the client asks
+//!   for JSON only), `GET /api/conversation/{id}`, and `POST /api/v1/chat`
+//!   (JSON) / `POST /api/v1/chat/stream` (SSE) `{"session_id"?, "question"}`
+//!   (seed 002), which go on with the caller's latest conversation.
 //!
 //! Variables: `system_prompt`, `max_turns` (default 8), `keepalive_ms` (default 15000),
 //! `history_limit` (messages replayed to the model, default 100).
@@ -32,13 +38,32 @@ impl Handler for Chat {
             return Response::error(401, "not_authenticated", "missing bearer token");
         };
         let route = context::matched_route();
+        // The seeds' routes: one fixed shape each.
+        let seed = match (route.as_str(), req.method.as_str()) {
+            ("/api/chat", "POST") => Some(chat(&user.user_id, &req, !json_only(&req), Style::Todo)),
+            ("/api/v1/chat", "POST") => Some(chat(&user.user_id, &req, false, Style::Session)),
+            ("/api/v1/chat/stream", "POST") => {
+                Some(chat(&user.user_id, &req, true, Style::Session))
+            }
+            ("/api/conversation/:id", "GET") => Some(
+                id_of(&context::param("id").unwrap_or_default()).and_then(|id| {
+                    store::get(&user.user_id, id)
+                        .map(|v| Response::json(200, &v))
+                        .map_err(store_error)
+                }),
+            ),
+            _ => None,
+        };
+        if let Some(result) = seed {
+            return result.unwrap_or_else(|r| r);
+        }
         let info = context::path_info();
         let rest: Vec<&str> = info.split('/').filter(|s| !s.is_empty()).collect();
         let is_chat = route.ends_with("/chat") || route.ends_with("/chat/...");
         let result = if is_chat {
             match (req.method.as_str(), rest.as_slice()) {
-                ("POST", []) => chat(&user.user_id, &req, wants_sse(&req)),
-                ("POST", ["stream"]) => chat(&user.user_id, &req, true),
+                ("POST", []) => chat(&user.user_id, &req, wants_sse(&req), Style::Todo),
+                ("POST", ["stream"]) => chat(&user.user_id, &req, true, Style::Todo),
                 _ => Err(Response::error(
                     404,
                     "not_found",
@@ -69,6 +94,23 @@ impl Handler for Chat {
         };
         result.unwrap_or_else(|r| r)
     }
+}
+
+/// Which body a chat route takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    /// `{"message", "conversation_id"?}`: no id starts a new conversation.
+    Todo,
+    /// Seed 002's `{"question"}`: no id goes on with the
+    /// caller's latest conversation, as a session's chat does.
+    Session,
+}
+
+/// `Accept: application/json` without `text/event-stream`: `/api/chat`
+/// streams unless asked not to.
+fn json_only(req: &Request) -> bool {
+    req.header("accept")
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/event-stream"))
 }
 
 fn wants_sse(req: &Request) -> bool {
@@ -140,7 +182,7 @@ fn llm_configured() -> bool {
         .any(|d| d.name == "llm" && matches!(d.state, State::Unconfigured))
 }
 
-fn chat(user: &str, req: &Request, sse: bool) -> Result<Response, Response> {
+fn chat(user: &str, req: &Request, sse: bool, style: Style) -> Result<Response, Response> {
     let body = match req.json::<Json>()? {
         Json::Object(map) => map,
         _ => {
@@ -151,20 +193,25 @@ fn chat(user: &str, req: &Request, sse: bool) -> Result<Response, Response> {
             ));
         }
     };
-    let message = match body.get("message") {
+    let field = match style {
+        Style::Todo => "message",
+        Style::Session => "question",
+    };
+    let text = body.get(field);
+    let message = match text {
         // The length as sent, as the schema's `maxLength` counts it.
         Some(Json::String(m)) if m.chars().count() > 4000 => {
-            return Err(field_error("message", "must be at most 4000 characters"));
+            return Err(field_error(field, "must be at most 4000 characters"));
         }
         // PostgreSQL cannot store NUL.
         Some(Json::String(m)) if m.contains('\0') => {
-            return Err(field_error("message", "must not contain NUL characters"));
+            return Err(field_error(field, "must not contain NUL characters"));
         }
         Some(Json::String(m)) if !m.trim().is_empty() => m.trim().to_string(),
         Some(Json::String(_)) | None | Some(Json::Null) => {
-            return Err(field_error("message", "is required and must not be empty"));
+            return Err(field_error(field, "is required and must not be empty"));
         }
-        Some(_) => return Err(field_error("message", "must be a string")),
+        Some(_) => return Err(field_error(field, "must be a string")),
     };
     let conversation_id = match body.get("conversation_id") {
         None | Some(Json::Null) => None,
@@ -186,6 +233,10 @@ fn chat(user: &str, req: &Request, sse: bool) -> Result<Response, Response> {
             "chat needs an LLM: set OPENAI_API_KEY (and OPENAI_BASE_URL / OPENAI_MODEL for other providers)",
         ));
     }
+    let conversation_id = match (style, conversation_id) {
+        (Style::Session, None) => store::latest(user).map_err(store_error)?,
+        (_, id) => id,
+    };
     // The user's message is stored before the model is asked anything.
     let conversation = store::open(user, conversation_id, &message).map_err(store_error)?;
     store::append(

@@ -61,6 +61,16 @@ pub fn open(user: &str, id: Option<i64>, first_message: &str) -> Result<i64, Sto
     }
 }
 
+/// `user`'s most recently active conversation, if any.
+pub fn latest(user: &str) -> Result<Option<i64>, StoreError> {
+    let r = sql::query(
+        DB,
+        "SELECT id FROM conversations WHERE user_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 1",
+        &[text(user)],
+    )?;
+    Ok(rows(&r).next().and_then(|row| row.i64("id")))
+}
+
 /// Append a message.
 pub fn append(user: &str, conversation: i64, message: &Message) -> Result<(), StoreError> {
     let role = match message.role {

@@ -103,7 +103,11 @@ pub fn document(
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "session": {
+                    "type": "apiKey", "in": "header", "name": "X-Session-Id",
+                    "description": "An anonymous session (routes that take one): from `POST /api/v1/sessions`, or any id of your own; also read from the `spaceport_session` cookie or a `session_id` field of a JSON body. Without one, the host mints a session and returns it in `X-Session-Id` and a cookie."
+                }
             }
         }
     });
@@ -151,6 +155,12 @@ fn stamp(mut item: Value, target: &RouteTarget, component: &str) -> Value {
             AuthPolicy::Required => {
                 op.insert("security".into(), json!([{ "bearer": [] }]));
             }
+            AuthPolicy::Session => {
+                op.insert(
+                    "security".into(),
+                    json!([{}, { "bearer": [] }, { "session": [] }]),
+                );
+            }
         }
         let reads_body = op.contains_key("requestBody");
         let Some(responses) = op
@@ -170,6 +180,12 @@ fn stamp(mut item: Value, target: &RouteTarget, component: &str) -> Value {
             if target.user_param.is_some() {
                 add("403", FORBIDDEN);
             }
+        }
+        if target.auth == AuthPolicy::Session {
+            add(
+                "422",
+                "the session id is not 1 to 128 letters, digits, `-`, `_`, `.` or `:` (`validation_error`)",
+            );
         }
         if reads_body {
             add("400", "the request body could not be read (`bad_request`)");
@@ -352,6 +368,22 @@ fn builtin_paths() -> Map<String, Value> {
                 "401": error_response(UNAUTHORIZED),
                 "500": error_response("an unexpected failure (`internal_error`; the log has it)"),
                 "503": error_response("the database is unavailable (`database_unavailable`, see Retry-After)"),
+            }
+        }}),
+    );
+    paths.insert(
+        "/api/v1/sessions".into(),
+        json!({ "post": {
+            "tags": ["auth"], "summary": "A new anonymous session",
+            "description": "For routes that take a session (`X-Session-Id`): the id is the session's only credential, so keep it like a password. Nothing is stored; an anonymous caller's LLM budget is counted per session and per client address.",
+            "responses": {
+                "200": json_response("The session (also in the `X-Session-Id` header and the `spaceport_session` cookie)", json!({
+                    "type": "object", "required": ["session_id", "created_at"], "properties": {
+                        "session_id": { "type": "string" },
+                        "created_at": { "type": "string", "format": "date-time" } } })),
+                "400": error_response("the request body could not be read (`bad_request`)"),
+                "408": error_response(TIMEOUT),
+                "413": error_response(TOO_LARGE),
             }
         }}),
     );

@@ -15,6 +15,8 @@ pub enum Builtin {
     CallTool,
     OpenApi,
     Docs,
+    /// `POST /api/v1/sessions`: a new anonymous session (seed 002).
+    NewSession,
 }
 
 pub static CALL_TOOL: std::sync::LazyLock<RoutePattern> = std::sync::LazyLock::new(|| {
@@ -23,13 +25,14 @@ pub static CALL_TOOL: std::sync::LazyLock<RoutePattern> = std::sync::LazyLock::n
 
 /// The host's fixed-path endpoints: method, path, endpoint. The one place
 /// these paths are written.
-const FIXED: [(&str, &str, Builtin); 6] = [
+const FIXED: [(&str, &str, Builtin); 7] = [
     ("POST", "/api/auth/register", Builtin::Register),
     ("POST", "/api/auth/login", Builtin::Login),
     ("GET", "/api/auth/me", Builtin::Me),
     ("GET", "/api/tools", Builtin::ListTools),
     ("GET", "/openapi.json", Builtin::OpenApi),
     ("GET", "/docs", Builtin::Docs),
+    ("POST", "/api/v1/sessions", Builtin::NewSession),
 ];
 
 /// Paths the host answers itself, before any route.
@@ -78,9 +81,12 @@ impl Builtin {
     pub fn auth(self) -> AuthPolicy {
         match self {
             Self::Me | Self::CallTool => AuthPolicy::Required,
-            Self::Register | Self::Login | Self::ListTools | Self::OpenApi | Self::Docs => {
-                AuthPolicy::None
-            }
+            Self::Register
+            | Self::Login
+            | Self::ListTools
+            | Self::OpenApi
+            | Self::Docs
+            | Self::NewSession => AuthPolicy::None,
         }
     }
 

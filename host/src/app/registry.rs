@@ -40,6 +40,9 @@ pub struct Registry {
     /// One reload at a time (file watch, deploys, a replica catching up), so
     /// each starts from the version the previous one stored.
     reloading: tokio::sync::Mutex<()>,
+    /// Bumped each time a new snapshot is stored, for those who announce
+    /// changes (MCP's `notifications/tools/list_changed`).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -52,6 +55,7 @@ impl Registry {
             manifest_path,
             overrides: Default::default(),
             reloading: tokio::sync::Mutex::new(()),
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -82,6 +86,11 @@ impl Registry {
     /// The current application snapshot (`None` while starting).
     pub fn app(&self) -> Option<Arc<App>> {
         self.current.load_full()
+    }
+
+    /// Changes whenever a new snapshot is stored.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -178,6 +187,11 @@ impl Registry {
             openapi,
             runtime: self.runtime.clone(),
         })));
+        self.generation.send_modify(|g| *g += 1);
+        // The first load swaps nothing in: it loads.
+        if previous.is_some() {
+            crate::services::metrics::METRICS.swaps(report.swapped.len(), report.rejected.len());
+        }
         self.status
             .report("components", DepState::Healthy, Some(detail));
         Ok(report)

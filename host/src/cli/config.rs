@@ -98,6 +98,31 @@ pub struct HostConfig {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Serve the app's tools over MCP at `/mcp` (`false` turns it off: 404).
+    #[arg(long = "mcp", env = "SPACEPORT_MCP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub mcp: bool,
+    /// MCP sessions open at once (a new one beyond is 503 `busy`).
+    #[arg(long = "mcp-max-sessions", env = "SPACEPORT_MCP_MAX_SESSIONS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub mcp_max_sessions: u64,
+    /// MCP sessions one user may have open (a new one beyond closes their oldest).
+    #[arg(long = "mcp-sessions-per-user", env = "SPACEPORT_MCP_SESSIONS_PER_USER", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub mcp_sessions_per_user: u64,
+    /// Seconds an idle MCP session stays open.
+    #[arg(long = "mcp-session-idle-secs", env = "SPACEPORT_MCP_SESSION_IDLE_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub mcp_session_idle_secs: u64,
+    /// `Host` names `/mcp` answers (comma-separated; DNS-rebinding protection).
+    /// Empty (the default): any host, since every call needs a bearer token; on
+    /// Hugging Face, `SPACE_HOST` is added when this is set.
+    #[arg(
+        long = "mcp-allowed-hosts",
+        env = "SPACEPORT_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub mcp_allowed_hosts: Vec<String>,
     /// How often a host checks the deployment log for versions another replica
     /// deployed (milliseconds).
     #[arg(long = "deploy-poll-ms", env = "SPACEPORT_DEPLOY_POLL_MS", default_value_t = 1000,
@@ -132,6 +157,29 @@ impl HostConfig {
     }
 
     /// Allowed origins from all three variables, or the dev servers' when none is set.
+    /// `/mcp`'s settings.
+    pub fn mcp(&self) -> crate::http::mcp::McpConfig {
+        let mut allowed_hosts: Vec<String> = self
+            .mcp_allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        // Hugging Face names the Space's public host in SPACE_HOST.
+        if !allowed_hosts.is_empty()
+            && let Ok(space) = std::env::var("SPACE_HOST")
+            && !space.trim().is_empty()
+        {
+            allowed_hosts.push(space.trim().to_ascii_lowercase());
+        }
+        crate::http::mcp::McpConfig {
+            max_sessions: usize::try_from(self.mcp_max_sessions).unwrap_or(usize::MAX),
+            sessions_per_user: usize::try_from(self.mcp_sessions_per_user).unwrap_or(usize::MAX),
+            session_idle: std::time::Duration::from_secs(self.mcp_session_idle_secs),
+            allowed_hosts,
+        }
+    }
+
     pub fn allowed_origins(&self) -> Vec<String> {
         let origins: Vec<String> = self
             .allowed_origins

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 pub fn init(config: &LogConfig) {
     let filter = config.filter.clone().unwrap_or_else(|| {
         format!(
-            "{},cranelift_codegen=warn,wasmtime_cranelift=warn",
+            "{},cranelift_codegen=warn,wasmtime_cranelift=warn,rmcp=error",
             config.level.to_ascii_lowercase()
         )
     });

@@ -130,16 +130,26 @@ async fn serve(
         Duration::from_millis(config.deploy_poll_ms),
         config.watch,
     );
+    let llm_limits = Arc::new(crate::http::llm_limits::LlmLimits::new(
+        config.llm_rate_per_minute,
+        config.llm_concurrent_per_user,
+    ));
+    let mcp = config.mcp.then(|| {
+        crate::http::mcp::Mcp::new(
+            &config.mcp(),
+            registry.clone(),
+            llm_limits.clone(),
+            crate::http::cors::Origins::new(&origins),
+        )
+    });
     let server = Arc::new(Server {
         registry,
         max_body_bytes: config.max_body_bytes,
         body_timeout: Duration::from_secs(config.body_timeout_secs),
         header_timeout: Duration::from_secs(config.header_timeout_secs),
         auth: auth.clone(),
-        llm_limits: crate::http::llm_limits::LlmLimits::new(
-            config.llm_rate_per_minute,
-            config.llm_concurrent_per_user,
-        ),
+        llm_limits,
+        mcp,
         builtins: Builtins {
             auth,
             db,

@@ -14,6 +14,7 @@ use crate::app::snapshot::App;
 use crate::sandbox::capabilities::RequestInfo;
 use crate::services::auth::{Auth, Principal};
 use crate::services::db::{Database, SqlError, Value};
+use crate::services::sessions;
 use crate::services::status::StatusBoard;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -54,6 +55,7 @@ impl Builtins {
                 docs::page(&app.manifest.application.name).into(),
             ),
             (Builtin::ListTools, _) => list_tools(app),
+            (Builtin::NewSession, _) => new_session(),
             (Builtin::CallTool, Some(_)) => call_tool(&call, app).await,
             // The pipeline authenticates endpoints that need a principal.
             (Builtin::Me | Builtin::CallTool, None) => error(
@@ -177,4 +179,25 @@ async fn call_tool(call: &Call<'_>, app: &Arc<App>) -> Response<Body> {
         ),
         Err(e) => tool_error(e, request_id),
     }
+}
+
+/// `POST /api/v1/sessions`: a fresh anonymous session id, in the body (seed
+/// 002's shape), the `X-Session-Id` header and a cookie. Nothing is stored:
+/// the id is the credential (see `services::sessions`).
+fn new_session() -> Response<Body> {
+    let id = sessions::new_id();
+    let now = sqlx::types::chrono::Utc::now();
+    let created_at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut resp = json(
+        StatusCode::OK,
+        &serde_json::json!({ "session_id": id, "created_at": created_at }),
+    );
+    let headers = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        headers.insert(http::HeaderName::from_static(sessions::HEADER), v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&sessions::set_cookie(&id)) {
+        headers.insert(http::header::SET_COOKIE, v);
+    }
+    resp
 }

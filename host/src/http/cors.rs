@@ -86,17 +86,28 @@ pub fn validate_origin(origin: &str) -> Result<(), String> {
     }
 }
 
+/// The configured origins (`ALLOWED_ORIGINS`), as CORS and `/mcp`'s Origin
+/// check read them.
+#[derive(Debug, Clone)]
+pub struct Origins(Vec<OriginRule>);
+
+impl Origins {
+    pub fn new(origins: &[String]) -> Self {
+        Self(origins.iter().map(|o| OriginRule::parse(o)).collect())
+    }
+
+    /// Whether a request's `Origin` header value is one of them.
+    pub fn allows(&self, origin: &str) -> bool {
+        let o = origin.to_ascii_lowercase();
+        self.0.iter().any(|r| r.allows(&o))
+    }
+}
+
 /// Build the CORS layer for `origins`.
 pub fn layer(origins: &[String]) -> CorsLayer {
-    let rules: Vec<OriginRule> = origins.iter().map(|o| OriginRule::parse(o)).collect();
+    let rules = Origins::new(origins);
     let allow_origin = AllowOrigin::predicate(move |origin: &HeaderValue, _: &Parts| {
-        origin
-            .to_str()
-            .map(|o| {
-                let o = o.to_ascii_lowercase();
-                rules.iter().any(|r| r.allows(&o))
-            })
-            .unwrap_or(false)
+        origin.to_str().map(|o| rules.allows(o)).unwrap_or(false)
     });
     CorsLayer::new()
         .allow_origin(allow_origin)
@@ -110,7 +121,11 @@ pub fn layer(origins: &[String]) -> CorsLayer {
             Method::OPTIONS,
         ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-session-id"),
+            HeaderName::from_static("mcp-session-id"),
+        ])
         .max_age(MAX_AGE)
 }
 

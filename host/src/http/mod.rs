@@ -7,5 +7,6 @@ pub mod body;
 pub mod builtin;
 pub mod cors;
 pub mod llm_limits;
+pub mod mcp;
 pub mod response;
 pub mod server;

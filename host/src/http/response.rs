@@ -3,7 +3,7 @@
 //! failure the lower layers report onto that shape and its status.
 
 use crate::sandbox::runtime::ServeError;
-use crate::sandbox::tools::{CallError, ToolError};
+use crate::sandbox::tools::CallError;
 use crate::services::auth::TokenError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -174,28 +174,19 @@ pub fn serve_error(component: &str, e: ServeError, request_id: &str) -> Response
 
 /// A tool call over `POST /api/{user_id}/tools/{name}` that did not produce a result.
 pub fn tool_error(e: CallError, request_id: &str) -> Response<Body> {
-    let (status, code) = match &e {
-        CallError::UnknownTool(_) => (StatusCode::NOT_FOUND, "unknown_tool"),
-        CallError::Tool(m) => match &m.0 {
-            ToolError::UnknownTool(_) => (StatusCode::NOT_FOUND, "unknown_tool"),
-            ToolError::InvalidArguments(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_arguments")
-            }
-            ToolError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ToolError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ToolError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "tool_failed"),
-            ToolError::AccessDenied(_) => (StatusCode::INTERNAL_SERVER_ERROR, "capability_denied"),
-        },
-        CallError::Instance(ServeError::Timeout(_)) => {
-            (StatusCode::GATEWAY_TIMEOUT, "component_timeout")
-        }
-        CallError::Instance(ServeError::MemoryLimit(_)) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "memory_limit_exceeded")
-        }
-        CallError::Instance(ServeError::Denied(_)) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "capability_denied")
-        }
-        CallError::Instance(_) => (StatusCode::INTERNAL_SERVER_ERROR, "component_failed"),
-    };
+    let (status, code) = tool_error_code(&e);
     error(status, code, &e.to_string(), request_id)
+}
+
+/// The status and code of a failed tool call, for the REST path and MCP.
+pub fn tool_error_code(e: &CallError) -> (StatusCode, &'static str) {
+    let code = e.code();
+    let status = match code {
+        "unknown_tool" | "not_found" => StatusCode::NOT_FOUND,
+        "invalid_arguments" => StatusCode::UNPROCESSABLE_ENTITY,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "component_timeout" => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, code)
 }

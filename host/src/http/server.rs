@@ -18,8 +18,9 @@ use crate::app::registry::Registry;
 use crate::app::snapshot::{App, RouteTarget, Verdict};
 use crate::manifest::routes::{RouteMatch, RoutePattern};
 use crate::sandbox::capabilities::RequestInfo;
-use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError};
+use crate::services::auth::{Auth, AuthPolicy, Principal, TokenError, rate_key};
 use crate::services::metrics::METRICS;
+use crate::services::sessions;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -49,7 +50,9 @@ pub struct Server {
     pub auth: Arc<Auth>,
     pub builtins: Builtins,
     /// Per-user limits on routes whose component may call the LLM.
-    pub llm_limits: LlmLimits,
+    pub llm_limits: Arc<LlmLimits>,
+    /// MCP at `/mcp` (unless `SPACEPORT_MCP=false`).
+    pub mcp: Option<super::mcp::Mcp>,
     /// The admin API, when `SPACEPORT_ADMIN_TOKEN` is set.
     pub admin: Option<super::admin::Admin>,
     /// `SPACEPORT_METRICS_TOKEN`: when set, `/metrics` wants it as a bearer token.
@@ -166,7 +169,7 @@ impl Server {
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
         if req.uri().path() == "/metrics" {
-            let resp = self.metrics(&req, request_id);
+            let resp = self.metrics(&req, request_id).await;
             return (resp, Some("/metrics".into()), None);
         }
         // The admin API (deploys) is its own world: its own credential and
@@ -182,6 +185,19 @@ impl Server {
                 ),
             };
             return (resp, Some("/admin".into()), None);
+        }
+        if req.uri().path() == super::mcp::PATH
+            && let Some(mcp) = &self.mcp
+        {
+            let resp = match self
+                .admit(AuthPolicy::Required, None, &[], req.headers(), request_id)
+                .await
+            {
+                Ok(Some(principal)) => mcp.serve(req, principal, request_id).await,
+                Ok(None) => unauthorized(TokenError::Missing, request_id),
+                Err(resp) => resp,
+            };
+            return (resp, Some(super::mcp::PATH.into()), None);
         }
         let Some(app) = self.registry.app() else {
             return (starting(req.uri().path(), request_id), None, None);
@@ -227,7 +243,7 @@ impl Server {
     }
 
     /// `GET /metrics`: the OpenMetrics text (behind `SPACEPORT_METRICS_TOKEN` when set).
-    fn metrics(&self, req: &Request<Incoming>, request_id: &str) -> Response<Body> {
+    async fn metrics(&self, req: &Request<Incoming>, request_id: &str) -> Response<Body> {
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return method_not_allowed(req.method(), "GET, HEAD", request_id);
         }
@@ -253,10 +269,14 @@ impl Server {
             }
         }
         let slots = self.registry.runtime().slots();
+        let mcp_sessions = match &self.mcp {
+            Some(mcp) => mcp.open_sessions().await,
+            None => 0,
+        };
         super::response::with_body(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            METRICS.encode(slots).into(),
+            METRICS.encode(slots, mcp_sessions).into(),
         )
     }
 
@@ -341,6 +361,30 @@ impl Server {
         let body = self
             .read_body(body, &parts.headers, self.max_body_bytes, request_id)
             .await?;
+        // Without a token, a session route runs as the session the request
+        // names (read from the body too, so after it), or a new one.
+        let mut minted = None;
+        let principal = match (target.auth, principal) {
+            (AuthPolicy::Session, None) => {
+                let id = match sessions::from_request(&parts.headers, &body) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => minted.insert(sessions::new_id()).clone(),
+                    Err(e) => {
+                        return Err(error(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "validation_error",
+                            &e.to_string(),
+                            request_id,
+                        ));
+                    }
+                };
+                Some(sessions::principal(&id))
+            }
+            (_, principal) => principal,
+        };
+        if target.auth == AuthPolicy::Session {
+            strip_session(&mut parts.headers);
+        }
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -357,6 +401,15 @@ impl Server {
             match self.llm_limits.admit(&user.user_id) {
                 Ok(running) => permit.hold(running),
                 Err(refused) => return Err(llm_refused(refused, request_id)),
+            }
+            // Sessions cost nothing to mint: an anonymous caller also spends
+            // its client address's budget, so new sessions buy no more.
+            if user.anonymous {
+                let ip = self.auth.client_ip(&parts.headers, peer.ip());
+                match self.llm_limits.admit(&format!("ip:{}", rate_key(ip))) {
+                    Ok(running) => permit.hold(running),
+                    Err(refused) => return Err(llm_refused(refused, request_id)),
+                }
             }
         }
         forward_headers(
@@ -377,12 +430,21 @@ impl Server {
             tools: Some(app.clone()),
         });
         let request = Request::from_parts(parts, Full::new(body));
-        Ok(
-            match app.runtime.serve(component, info, request, permit).await {
-                Ok(resp) => resp,
-                Err(e) => serve_error(&component.id, e, request_id),
-            },
-        )
+        let mut resp = match app.runtime.serve(component, info, request, permit).await {
+            Ok(resp) => count_streams(resp),
+            Err(e) => serve_error(&component.id, e, request_id),
+        };
+        // A minted session goes back to the client, for its next request.
+        if let Some(id) = minted {
+            let headers = resp.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                headers.insert(HeaderName::from_static(sessions::HEADER), v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&sessions::set_cookie(&id)) {
+                headers.append(header::SET_COOKIE, v);
+            }
+        }
+        Ok(resp)
     }
 
     /// The caller's principal as `policy` requires or allows it (401 otherwise,
@@ -399,8 +461,12 @@ impl Server {
     ) -> Result<Option<Principal>, Response<Body>> {
         let principal = match policy {
             AuthPolicy::None => None,
-            AuthPolicy::Optional if !headers.contains_key(header::AUTHORIZATION) => None,
-            AuthPolicy::Optional | AuthPolicy::Required => Some(
+            AuthPolicy::Optional | AuthPolicy::Session
+                if !headers.contains_key(header::AUTHORIZATION) =>
+            {
+                None
+            }
+            AuthPolicy::Optional | AuthPolicy::Required | AuthPolicy::Session => Some(
                 self.auth
                     .verify(headers)
                     .map_err(|e| unauthorized(e, request_id))?,
@@ -440,6 +506,51 @@ impl Server {
     }
 }
 
+/// An event stream counts in `spaceport_sse_streams_open` until its body is
+/// dropped (sent whole, or the client went away).
+fn count_streams(resp: Response<Body>) -> Response<Body> {
+    let streaming = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !streaming {
+        return resp;
+    }
+    resp.map(|inner| {
+        http_body_util::BodyExt::boxed_unsync(Counted {
+            inner,
+            _open: METRICS.sse_stream(),
+        })
+    })
+}
+
+/// A body that holds a gauge while it lives.
+struct Counted<B> {
+    inner: B,
+    _open: crate::services::metrics::StreamGuard,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// 429 + `Retry-After` for a user over their LLM limits.
 fn llm_refused(refused: Refused, request_id: &str) -> Response<Body> {
     let (detail, wait) = match refused {
@@ -464,6 +575,27 @@ fn llm_refused(refused: Refused, request_id: &str) -> Response<Body> {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
+}
+
+/// The session credential stays with the host: the component knows the
+/// session only by its principal (`anon-…`), never by the id a client could replay.
+fn strip_session(headers: &mut http::HeaderMap) {
+    headers.remove(sessions::HEADER);
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !pair.starts_with(&format!("{}=", sessions::COOKIE)))
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+        && !cookies.is_empty()
+    {
+        headers.insert(header::COOKIE, v);
+    }
 }
 
 /// Spin-style headers for the component; anything a client sent under our

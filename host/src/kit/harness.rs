@@ -307,6 +307,7 @@ impl Harness {
                 Some(Principal {
                     email: format!("{id}@example.test"),
                     user_id: id,
+                    anonymous: false,
                 })
             }
         };

@@ -144,6 +144,10 @@ pub struct ComponentConfig {
     /// stays agent-only.
     #[serde(default)]
     pub http_tools: bool,
+    /// Whether this component's tools are served over MCP at `/mcp` (on by
+    /// default: MCP clients call them as the authenticated user, like an agent).
+    #[serde(default = "yes")]
+    pub mcp: bool,
     /// Components whose tools this component may call through `spaceport:platform/tools`.
     #[serde(default)]
     pub tools: Vec<String>,
@@ -400,6 +404,11 @@ impl Manifest {
         self.components.get(id).is_some_and(|c| c.http_tools)
     }
 
+    /// Whether `id`'s tools are served over MCP.
+    pub fn mcp_tools(&self, id: &str) -> bool {
+        self.components.get(id).is_some_and(|c| c.mcp)
+    }
+
     /// The absolute (or manifest-relative) path of a component's `.wasm`.
     pub fn source_path(&self, component: &ComponentConfig) -> PathBuf {
         self.base_dir.join(&component.source)
@@ -413,4 +422,8 @@ impl Manifest {
             message,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }

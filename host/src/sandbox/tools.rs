@@ -44,6 +44,27 @@ pub enum CallError {
     Instance(#[from] ServeError),
 }
 
+impl CallError {
+    /// The stable code callers see (`invalid_arguments`, `component_timeout`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownTool(_) => "unknown_tool",
+            Self::Tool(m) => match &m.0 {
+                ToolError::UnknownTool(_) => "unknown_tool",
+                ToolError::InvalidArguments(_) => "invalid_arguments",
+                ToolError::NotFound(_) => "not_found",
+                ToolError::Unavailable(_) => "unavailable",
+                ToolError::Failed(_) => "tool_failed",
+                ToolError::AccessDenied(_) => "capability_denied",
+            },
+            Self::Instance(ServeError::Timeout(_)) => "component_timeout",
+            Self::Instance(ServeError::MemoryLimit(_)) => "memory_limit_exceeded",
+            Self::Instance(ServeError::Denied(_)) => "capability_denied",
+            Self::Instance(_) => "component_failed",
+        }
+    }
+}
+
 /// A [`ToolError`] with a readable message.
 #[derive(Debug)]
 pub struct ToolErrorMessage(pub ToolError);
@@ -139,6 +160,26 @@ impl Runtime {
 
     /// Run tool `name` from `catalog` with `arguments` (JSON text) for `info`'s principal.
     pub async fn call_tool(
+        &self,
+        catalog: &Catalog,
+        name: &str,
+        arguments: String,
+        info: &RequestInfo,
+        permit: Option<InstancePermit>,
+    ) -> Result<serde_json::Value, CallError> {
+        let outcome = self.invoke(catalog, name, arguments, info, permit).await;
+        // Tool names come from the catalog; a name nobody offers is one label.
+        let label = if catalog.contains_key(name) {
+            name
+        } else {
+            "-"
+        };
+        let code = outcome.as_ref().map_or_else(CallError::code, |_| "ok");
+        crate::services::metrics::METRICS.tool_call(label, code);
+        outcome
+    }
+
+    async fn invoke(
         &self,
         catalog: &Catalog,
         name: &str,

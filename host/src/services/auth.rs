@@ -157,6 +157,8 @@ impl AuthConfig {
 pub struct Principal {
     pub user_id: String,
     pub email: String,
+    /// An anonymous session's (see `sessions`), not an account's.
+    pub anonymous: bool,
 }
 
 /// The token's claims.
@@ -276,6 +278,7 @@ impl Auth {
         Ok(Principal {
             user_id: data.claims.sub,
             email: data.claims.email,
+            anonymous: false,
         })
     }
 
@@ -323,7 +326,7 @@ impl Auth {
 
 /// IPv4 addresses count one by one; IPv6 ones by their /64, which one client
 /// usually holds whole (so it cannot rotate through it).
-fn rate_key(ip: IpAddr) -> IpAddr {
+pub fn rate_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
@@ -344,4 +347,7 @@ pub enum AuthPolicy {
     Optional,
     /// A valid token is required (401 otherwise).
     Required,
+    /// A valid token sets the principal (a bad one is 401); without one, an
+    /// anonymous session does (see `sessions`), minted when none is named.
+    Session,
 }

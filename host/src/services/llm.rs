@@ -4,12 +4,13 @@
 //! assembled, and errors mapped to a small typed set. The API key lives here
 //! only: it is never logged, put in an error, or handed to a component.
 
+use super::metrics::METRICS;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -177,6 +178,7 @@ impl LlmClient {
         path: &str,
         body: &Value,
         whole_timeout: bool,
+        call: &'static str,
     ) -> Result<reqwest::Response, LlmError> {
         let key = self
             .config
@@ -228,6 +230,7 @@ impl LlmClient {
                 return Err(error);
             }
             attempt += 1;
+            METRICS.llm_retry(call);
             let backoff = retry_after
                 .unwrap_or_else(|| Duration::from_millis(250 << attempt.min(6)) + jitter())
                 .min(Duration::from_secs(20));
@@ -239,7 +242,16 @@ impl LlmClient {
     /// A whole completion.
     pub async fn complete(&self, body: Value) -> Result<Completion, LlmError> {
         let body = self.with_model(body, false);
-        let resp = self.post("/chat/completions", &body, true).await?;
+        let start = Instant::now();
+        let outcome = self.complete_inner(&body).await;
+        record("complete", &body, start, &outcome.as_ref().map(|c| c.usage));
+        outcome
+    }
+
+    async fn complete_inner(&self, body: &Value) -> Result<Completion, LlmError> {
+        let resp = self
+            .post("/chat/completions", body, true, "complete")
+            .await?;
         let value: Value = tokio::time::timeout(self.config.timeout, resp.json())
             .await
             .map_err(|_| LlmError::Timeout(self.config.timeout))?
@@ -262,13 +274,21 @@ impl LlmClient {
         let body = self.with_model(body, true);
         let (tx, rx) = mpsc::channel(64);
         let client = self.clone();
+        let start = Instant::now();
         // Everything, including waiting for the response headers, happens in
         // the background, so the caller can send keep-alives meanwhile.
         tokio::spawn(
             async move {
-                let resp = match client.post("/chat/completions", &body, false).await {
+                let done = |outcome: Result<Option<Usage>, &LlmError>| {
+                    record("stream", &body, start, &outcome);
+                };
+                let resp = match client
+                    .post("/chat/completions", &body, false, "stream")
+                    .await
+                {
                     Ok(resp) => resp,
                     Err(e) => {
+                        done(Err(&e));
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
@@ -291,12 +311,19 @@ impl LlmClient {
                     let event = match event {
                         Ok(e) => e,
                         Err(e) => {
+                            done(Err(&e));
                             let _ = tx.send(Err(e)).await;
                             return;
                         }
                     };
                     if event.data.trim() == "[DONE]" {
-                        let _ = tx.send(state.finish()).await;
+                        let finished = state.finish();
+                        done(match &finished {
+                            Ok(StreamItem::Finished(c)) => Ok(c.usage),
+                            Ok(StreamItem::Content(_)) => Ok(None),
+                            Err(e) => Err(e),
+                        });
+                        let _ = tx.send(finished).await;
                         return;
                     }
                     match state.chunk(&event.data) {
@@ -307,6 +334,7 @@ impl LlmClient {
                         }
                         Ok(None) => {}
                         Err(e) => {
+                            done(Err(&e));
                             let _ = tx.send(Err(e)).await;
                             return;
                         }
@@ -325,7 +353,19 @@ impl LlmClient {
         model: Option<String>,
     ) -> Result<Vec<Vec<f32>>, LlmError> {
         let body = json!({ "model": model.unwrap_or_else(|| self.config.embedding_model.clone()), "input": inputs });
-        let resp = self.post("/embeddings", &body, true).await?;
+        let start = Instant::now();
+        let outcome = self.embed_inner(&body).await;
+        record(
+            "embed",
+            &body,
+            start,
+            &outcome.as_ref().map(|(_, usage)| *usage),
+        );
+        outcome.map(|(vectors, _)| vectors)
+    }
+
+    async fn embed_inner(&self, body: &Value) -> Result<(Vec<Vec<f32>>, Option<Usage>), LlmError> {
+        let resp = self.post("/embeddings", body, true, "embed").await?;
         let value: Value = resp.json().await.map_err(|e| {
             tracing::warn!(error = %describe(&e), "LLM embeddings answer unreadable");
             LlmError::BadResponse("the answer is not valid JSON".into())
@@ -333,7 +373,8 @@ impl LlmClient {
         let data = value["data"]
             .as_array()
             .ok_or_else(|| LlmError::BadResponse("no `data` array".into()))?;
-        data.iter()
+        let vectors = data
+            .iter()
             .map(|d| {
                 d["embedding"]
                     .as_array()
@@ -345,7 +386,8 @@ impl LlmClient {
                     })
                     .ok_or_else(|| LlmError::BadResponse("an item has no `embedding`".into()))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((vectors, parse_usage(&value)))
     }
 
     fn with_model(&self, mut body: Value, stream: bool) -> Value {
@@ -361,6 +403,40 @@ impl LlmClient {
 }
 
 /// An error message without URLs' query strings or headers (reqwest's Display has neither the key nor headers).
+impl LlmError {
+    /// A short, stable name of the kind of failure (a metric label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unconfigured => "unconfigured",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::BadResponse(_) => "bad_response",
+            Self::Timeout(_) => "timeout",
+            Self::InvalidRequest(_) => "invalid_request",
+        }
+    }
+}
+
+/// One finished call in the metrics: its model (from the request, which the
+/// host's model allow-list bounds), outcome, time and reported tokens.
+fn record(
+    call: &'static str,
+    body: &Value,
+    start: Instant,
+    outcome: &Result<Option<Usage>, impl std::borrow::Borrow<LlmError>>,
+) {
+    let model = body["model"].as_str().unwrap_or("-");
+    let label = match outcome {
+        Ok(_) => "ok",
+        Err(e) => e.borrow().kind(),
+    };
+    METRICS.llm_call(model, call, label, start.elapsed().as_secs_f64());
+    if let Ok(Some(usage)) = outcome {
+        METRICS.llm_tokens(model, usage.prompt, usage.completion);
+    }
+}
+
 fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);

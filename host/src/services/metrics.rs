@@ -36,6 +36,35 @@ struct DeployLabels {
     action: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LlmLabels {
+    model: String,
+    call: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    model: String,
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabel {
+    call: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabel {
+    result: String,
+}
+
 /// Every metric the host keeps.
 pub struct Metrics {
     registry: Registry,
@@ -43,6 +72,14 @@ pub struct Metrics {
     duration: Family<ComponentLabel, Histogram>,
     failures: Family<FailureLabels, Counter>,
     deployments: Family<DeployLabels, Counter>,
+    tool_calls: Family<ToolLabels, Counter>,
+    llm_requests: Family<LlmLabels, Counter>,
+    llm_tokens: Family<TokenLabels, Counter>,
+    llm_duration: Family<CallLabel, Histogram>,
+    llm_retries: Family<CallLabel, Counter>,
+    swaps: Family<ReloadLabel, Counter>,
+    sse_streams: Gauge,
+    mcp_sessions: Gauge,
     instances_in_use: Gauge,
     instances_capacity: Gauge,
 }
@@ -94,6 +131,57 @@ impl Metrics {
             "Versions swapped in through the admin API: deploy, rollback, reset",
             deployments.clone(),
         );
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "spaceport_tool_calls",
+            "Tool calls (agent, REST or MCP) by tool (`-` for a name no component offers) and outcome (`ok` or the error code)",
+            tool_calls.clone(),
+        );
+        let llm_requests = Family::<LlmLabels, Counter>::default();
+        registry.register(
+            "spaceport_llm_requests",
+            "Calls to the model provider, by model, call (`complete`, `stream`, `embed`) and outcome (`ok` or the error kind), after retries",
+            llm_requests.clone(),
+        );
+        let llm_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "spaceport_llm_tokens",
+            "Tokens the provider reported, by model and direction (`in`: prompt, `out`: completion)",
+            llm_tokens.clone(),
+        );
+        let llm_duration = Family::<CallLabel, Histogram>::new_with_constructor(|| {
+            // 10 ms to ~160 s.
+            Histogram::new(exponential_buckets(0.01, 2.0, 15))
+        });
+        registry.register(
+            "spaceport_llm_request_duration_seconds",
+            "Time of a call to the model provider, retries included, by call",
+            llm_duration.clone(),
+        );
+        let llm_retries = Family::<CallLabel, Counter>::default();
+        registry.register(
+            "spaceport_llm_retries",
+            "Calls to the provider retried after a 429, a 5xx or a connection failure, by call",
+            llm_retries.clone(),
+        );
+        let swaps = Family::<ReloadLabel, Counter>::default();
+        registry.register(
+            "spaceport_component_swaps",
+            "Component versions hot-swapped in (`swapped`) or refused while the old one kept serving (`rejected`)",
+            swaps.clone(),
+        );
+        let sse_streams = Gauge::default();
+        registry.register(
+            "spaceport_sse_streams_open",
+            "Server-sent event streams being sent now",
+            sse_streams.clone(),
+        );
+        let mcp_sessions = Gauge::default();
+        registry.register(
+            "spaceport_mcp_sessions_open",
+            "MCP sessions open now",
+            mcp_sessions.clone(),
+        );
         let instances_in_use = Gauge::default();
         registry.register(
             "spaceport_instance_slots_in_use",
@@ -112,6 +200,14 @@ impl Metrics {
             duration,
             failures,
             deployments,
+            tool_calls,
+            llm_requests,
+            llm_tokens,
+            llm_duration,
+            llm_retries,
+            swaps,
+            sse_streams,
+            mcp_sessions,
             instances_in_use,
             instances_capacity,
         }
@@ -165,8 +261,76 @@ impl Metrics {
             .inc();
     }
 
-    /// The text to serve, with the instance slots as they are now.
-    pub fn encode(&self, slots: (usize, usize)) -> String {
+    /// One tool call and how it ended.
+    pub fn tool_call(&self, tool: &str, outcome: &'static str) {
+        self.tool_calls
+            .get_or_create(&ToolLabels {
+                tool: tool.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// One call to the model provider, finished (`outcome`: `ok` or the error kind).
+    pub fn llm_call(&self, model: &str, call: &'static str, outcome: &'static str, seconds: f64) {
+        self.llm_requests
+            .get_or_create(&LlmLabels {
+                model: model.to_string(),
+                call: call.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.llm_duration
+            .get_or_create(&CallLabel {
+                call: call.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// Tokens the provider reported for one call.
+    pub fn llm_tokens(&self, model: &str, prompt: u32, completion: u32) {
+        for (direction, n) in [("in", prompt), ("out", completion)] {
+            self.llm_tokens
+                .get_or_create(&TokenLabels {
+                    model: model.to_string(),
+                    direction: direction.to_string(),
+                })
+                .inc_by(u64::from(n));
+        }
+    }
+
+    /// A call to the provider that is tried again.
+    pub fn llm_retry(&self, call: &'static str) {
+        self.llm_retries
+            .get_or_create(&CallLabel {
+                call: call.to_string(),
+            })
+            .inc();
+    }
+
+    /// A reload's swapped and rejected component versions.
+    pub fn swaps(&self, swapped: usize, rejected: usize) {
+        for (result, n) in [("swapped", swapped), ("rejected", rejected)] {
+            if n > 0 {
+                self.swaps
+                    .get_or_create(&ReloadLabel {
+                        result: result.to_string(),
+                    })
+                    .inc_by(n as u64);
+            }
+        }
+    }
+
+    /// One more server-sent event stream open, until the guard drops.
+    pub fn sse_stream(&self) -> StreamGuard {
+        self.sse_streams.inc();
+        StreamGuard(self.sse_streams.clone())
+    }
+
+    /// The text to serve, with the instance slots and MCP sessions as they are now.
+    pub fn encode(&self, slots: (usize, usize), mcp_sessions: usize) -> String {
+        self.mcp_sessions
+            .set(i64::try_from(mcp_sessions).unwrap_or(i64::MAX));
         self.instances_in_use
             .set(i64::try_from(slots.0).unwrap_or(i64::MAX));
         self.instances_capacity
@@ -176,5 +340,14 @@ impl Metrics {
             tracing::warn!(error = %e, "metrics: encoding failed");
         }
         out
+    }
+}
+
+/// Holds one open stream in `spaceport_sse_streams_open`.
+pub struct StreamGuard(Gauge);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -9,5 +9,6 @@ pub mod deploy;
 pub mod llm;
 pub mod metrics;
 pub mod qdrant;
+pub mod sessions;
 pub mod status;
 pub mod vectors;

@@ -363,6 +363,31 @@ impl TodoHost {
         Self { host, app, pg, env }
     }
 
+    /// Delete an account behind the host's back (its tokens stay validly signed).
+    pub async fn delete_user(&self, id: &str) {
+        use sqlx::Connection;
+        match &self.pg {
+            Some(pg) => {
+                let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+                sqlx::query("DELETE FROM spaceport.users WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            None => {
+                let path = self.app.dir.path().join("data").join("host.db");
+                let url = format!("sqlite:{}", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Stop the host and start a new process on the same data.
     pub fn restart(&mut self) {
         self.host.signal("TERM");

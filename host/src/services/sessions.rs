@@ -1,0 +1,163 @@
+//! Anonymous sessions, for routes with `auth = "session"` (the RAG seeds'
+//! frontends send no token: seed 002 names a `session_id`, seed 003 nothing).
+//!
+//! A session id is a bearer credential the client keeps: `POST
+//! /api/v1/sessions` mints a random one, and a client may also bring its own
+//! (seed 002's `"session_id": "test-123"`). The host never hands the id itself
+//! to a component: the principal's user id is `anon-` and a hash of it, so an
+//! untrusted component that stores or logs its user ids learns nothing it
+//! could replay. Sessions are stateless (nothing to store or expire); what an
+//! anonymous caller may spend is bounded per client address as well as per
+//! session, so minting sessions buys no extra LLM budget.
+
+use super::auth::Principal;
+use sha2::{Digest, Sha256};
+
+/// The request header a client sends its session id in, and the response
+/// header a newly minted one comes back in.
+pub const HEADER: &str = "x-session-id";
+/// The cookie a browser keeps it in (set with the minted id).
+pub const COOKIE: &str = "spaceport_session";
+/// How long the cookie lives: 30 days.
+const COOKIE_MAX_AGE_S: u32 = 30 * 24 * 3600;
+
+/// A session id the client sent that cannot be one.
+#[derive(Debug, thiserror::Error)]
+#[error("session_id: expected 1 to 128 characters of letters, digits, `-`, `_`, `.` or `:`")]
+pub struct InvalidSession;
+
+/// A fresh, unguessable session id (a random UUID, 122 bits).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn valid(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The principal a session id stands for.
+pub fn principal(id: &str) -> Principal {
+    let digest = Sha256::digest(format!("spaceport-session\0{id}").as_bytes());
+    Principal {
+        user_id: format!("anon-{}", &hex::encode(digest)[..32]),
+        email: String::new(),
+        anonymous: true,
+    }
+}
+
+/// The session id a request names: the `X-Session-Id` header, else the
+/// `spaceport_session` cookie, else a `session_id` string in a JSON object
+/// body (seed 002). `Ok(None)` when it names none.
+pub fn from_request(
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, InvalidSession> {
+    let named = headers
+        .get(HEADER)
+        .map(|v| {
+            v.to_str()
+                .map(str::trim)
+                .map(str::to_string)
+                .map_err(|_| InvalidSession)
+        })
+        .transpose()?
+        .or_else(|| cookie(headers))
+        .or_else(|| in_body(body));
+    match named {
+        Some(id) if valid(&id) => Ok(Some(id)),
+        Some(_) => Err(InvalidSession),
+        None => Ok(None),
+    }
+}
+
+fn cookie(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim().to_string())
+}
+
+fn in_body(body: &[u8]) -> Option<String> {
+    // Only a JSON object that has the field: anything else is the component's
+    // to judge (and to answer 400/422 for).
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct WithSession {
+        session_id: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<WithSession>(body)
+        .ok()?
+        .session_id?
+    {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        // A number or the like: stands for itself, and fails validation if odd.
+        other => Some(other.to_string()),
+    }
+}
+
+/// The `Set-Cookie` value that hands a minted id to a browser. `SameSite=None;
+/// Secure` so a frontend on another origin (Vercel → Space) sends it back with
+/// `credentials: "include"`; HttpOnly so page scripts cannot read it.
+pub fn set_cookie(id: &str) -> String {
+    format!("{COOKIE}={id}; Path=/api; Max-Age={COOKIE_MAX_AGE_S}; HttpOnly; Secure; SameSite=None")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_then_cookie_then_body() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "cookie",
+            "a=1; spaceport_session=from-cookie".parse().unwrap(),
+        );
+        let body = br#"{"session_id":"from-body","question":"q"}"#;
+        assert_eq!(
+            from_request(&h, body).unwrap().as_deref(),
+            Some("from-cookie")
+        );
+        h.insert(HEADER, "from-header".parse().unwrap());
+        assert_eq!(
+            from_request(&h, body).unwrap().as_deref(),
+            Some("from-header")
+        );
+        let empty = http::HeaderMap::new();
+        assert_eq!(
+            from_request(&empty, body).unwrap().as_deref(),
+            Some("from-body")
+        );
+        assert_eq!(from_request(&empty, b"not json").unwrap(), None);
+        assert_eq!(from_request(&empty, br#"{"question":"q"}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn odd_ids_are_refused() {
+        let empty = http::HeaderMap::new();
+        assert!(from_request(&empty, br#"{"session_id":"a b"}"#).is_err());
+        assert!(from_request(&empty, br#"{"session_id":""}"#).is_err());
+        let long = format!(r#"{{"session_id":"{}"}}"#, "x".repeat(129));
+        assert!(from_request(&empty, long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_principal_hides_the_id() {
+        let p = principal("test-123");
+        assert!(p.user_id.starts_with("anon-") && !p.user_id.contains("test-123"));
+        assert_eq!(p.user_id, principal("test-123").user_id);
+        assert_ne!(p.user_id, principal("test-124").user_id);
+        assert!(p.anonymous);
+    }
+}

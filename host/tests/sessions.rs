@@ -1,0 +1,344 @@
+//! The RAG seeds' chat API for frontends without accounts: anonymous
+//! sessions (`POST /api/v1/sessions`, `X-Session-Id`, the cookie, or a
+//! `session_id` in the body), seed 002's `/api/v1/chat(/stream)` and seed
+//! 003's `/api/chat` + `/api/conversation/{id}`, against the LLM double, on
+//! SQLite and PostgreSQL. A session sees only its own conversations and
+//! tasks, and minting sessions buys no extra LLM budget.
+
+mod common;
+use common::llm_double::{self, LlmDouble, Reply};
+use common::{Backend, Host, TodoHost, client};
+use serde_json::{Value, json};
+
+async fn start(backend: Backend, extra: &[(&str, &str)]) -> (LlmDouble, TodoHost) {
+    let double = LlmDouble::start().await;
+    let mut env = vec![
+        ("OPENAI_BASE_URL", double.base_url.as_str()),
+        ("OPENAI_API_KEY", "sk-test-session-key"),
+        ("OPENAI_MODEL", "double-model"),
+    ];
+    env.extend_from_slice(extra);
+    let host = TodoHost::start(backend, &env).await;
+    (double, host)
+}
+
+/// The `data:` events of a server-sent event stream.
+fn events(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+/// POST `body` to `path`, with `session` in `X-Session-Id` when given;
+/// returns status, the minted session header (if any), and the body text.
+async fn post(
+    h: &Host,
+    path: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (u16, Option<String>, String) {
+    let mut req = client().post(h.url(path)).json(&body);
+    if let Some(s) = session {
+        req = req.header("x-session-id", s);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let minted = resp
+        .headers()
+        .get("x-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, minted, resp.text().await.unwrap())
+}
+
+async fn get(h: &Host, path: &str, session: Option<&str>) -> (u16, Value) {
+    let mut req = client().get(h.url(path));
+    if let Some(s) = session {
+        req = req.header("x-session-id", s);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn seeds_chat_api(backend: Backend) {
+    let (double, t) = start(backend, &[]).await;
+    let h = &t.host;
+
+    // Seed 002: a session, then questions in it.
+    let resp = client()
+        .post(h.url("/api/v1/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let header = resp.headers()["x-session-id"].to_str().unwrap().to_string();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session: Value = resp.json().await.unwrap();
+    let sid = session["session_id"].as_str().unwrap().to_string();
+    assert!(uuid_like(&sid), "{session}");
+    assert_eq!(header, sid);
+    assert!(
+        cookie.starts_with(&format!("spaceport_session={sid};")),
+        "{cookie}"
+    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=None"));
+    assert!(session["created_at"].as_str().unwrap().ends_with('Z'));
+
+    double.script([streamed(&["ROS 2 ", "is a robotics ", "middleware."])]);
+    let (status, minted, text) = post(
+        h,
+        "/api/v1/chat/stream",
+        None,
+        json!({"session_id": sid, "question": "What is ROS 2?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(minted, None, "a named session is not minted again");
+    let evs = events(&text);
+    let tokens: String = evs
+        .iter()
+        .filter(|e| e["type"] == "token")
+        .map(|e| e["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(tokens, "ROS 2 is a robotics middleware.");
+    let done = evs.last().unwrap();
+    assert_eq!(done["type"], "done", "{text}");
+    let conversation = done["conversation_id"].as_i64().unwrap();
+
+    // The JSON twin, same session (by header this time): the session's
+    // conversation goes on, with the first exchange replayed to the model.
+    double.script([llm_double::text("It runs on Linux.")]);
+    let (status, _, text) = post(
+        h,
+        "/api/v1/chat",
+        Some(&sid),
+        json!({"question": "Where does it run?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["message"], "It runs on Linux.");
+    assert_eq!(body["conversation_id"], conversation);
+    let sent = &double.received()[1].body["messages"];
+    let contents: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        contents.contains(&"What is ROS 2?") && contents.contains(&"Where does it run?"),
+        "{sent}"
+    );
+
+    // Seed 002's own example: a session id the client chose.
+    double.script([streamed(&["Hello, ", "test-123."])]);
+    let (status, _, text) = post(
+        h,
+        "/api/v1/chat/stream",
+        None,
+        json!({"session_id": "test-123", "question": "Hi"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let other = events(&text).last().unwrap()["conversation_id"].clone();
+    assert_ne!(
+        other,
+        json!(conversation),
+        "another session, another conversation"
+    );
+
+    // Seed 003: no credential at all; the host mints a session and says so.
+    double.script([streamed(&["Hi ", "there."])]);
+    let (status, minted, text) = post(h, "/api/chat", None, json!({"message": "hello"})).await;
+    assert_eq!(status, 200, "{text}");
+    let minted = minted.expect("a session is minted for a caller without one");
+    let evs = events(&text);
+    assert_eq!(evs[0]["type"], "start");
+    let c3 = evs.last().unwrap()["conversation_id"].as_i64().unwrap();
+    let (status, conv) = get(h, &format!("/api/conversation/{c3}"), Some(&minted)).await;
+    assert_eq!(status, 200, "{conv}");
+    let said: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(said, ["hello", "Hi there."]);
+    // Another session (or none) cannot read it, nor the first session's.
+    for (path, session) in [
+        (format!("/api/conversation/{c3}"), Some(sid.as_str())),
+        (format!("/api/conversation/{c3}"), None),
+        (
+            format!("/api/conversation/{conversation}"),
+            Some("test-123"),
+        ),
+    ] {
+        let (status, body) = get(h, &path, session).await;
+        assert_eq!(status, 404, "{path} as {session:?}: {body}");
+    }
+    // The cookie works as the credential too, and never reaches the model or
+    // a stored row: the component knows the session only as `anon-…`.
+    let resp = client()
+        .get(h.url(&format!("/api/conversation/{c3}")))
+        .header("cookie", format!("theme=dark; spaceport_session={minted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    for call in double.received() {
+        let sent = call.body.to_string();
+        assert!(!sent.contains(&sid) && !sent.contains(&minted), "{sent}");
+    }
+
+    // JSON from /api/chat when asked for; a token user gets their own history.
+    let ann = h.register("ann@example.com", "password1").await;
+    double.script([llm_double::text("Noted.")]);
+    let resp = client()
+        .post(h.url("/api/chat"))
+        .bearer_auth(&ann.token)
+        .header("accept", "application/json")
+        .json(&json!({"message": "remember me"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(!resp.headers().contains_key("x-session-id"));
+    let body: Value = resp.json().await.unwrap();
+    let (_, list) = h
+        .call(
+            &ann,
+            reqwest::Method::GET,
+            &format!("/api/{}/conversations", ann.id),
+            None,
+        )
+        .await;
+    assert_eq!(list[0]["id"], body["conversation_id"], "{list}");
+
+    // Bad input: a malformed session id, a missing question, a bad token.
+    let (status, _, text) = post(
+        h,
+        "/api/v1/chat",
+        None,
+        json!({"session_id": "not a session", "question": "q"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"],
+        "validation_error"
+    );
+    let (status, _, text) = post(h, "/api/v1/chat", Some(&sid), json!({"message": "q"})).await;
+    assert_eq!(status, 422, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["field"],
+        "question"
+    );
+    let resp = client()
+        .post(h.url("/api/chat"))
+        .bearer_auth("not-a-token")
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        401,
+        "a bad token is not an anonymous session"
+    );
+}
+
+/// A completion streamed in these pieces (a streaming turn asks for one).
+fn streamed(pieces: &[&str]) -> Reply {
+    Reply::Stream {
+        chunks: llm_double::stream_text(pieces),
+        cut: false,
+    }
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_chat_api_on_sqlite() {
+    seeds_chat_api(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_chat_api_on_postgres() {
+    seeds_chat_api(Backend::Postgres).await;
+}
+
+/// The agent's tools run as the session: one session's tasks are not
+/// another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_tools_see_only_its_own_tasks() {
+    let (double, t) = start(Backend::Sqlite, &[]).await;
+    let h = &t.host;
+    double.script([
+        llm_double::tool_calls(&[("c1", "add_task", json!({"title": "water the plants"}))]),
+        llm_double::text("Added."),
+        llm_double::tool_calls(&[("c2", "list_tasks", json!({}))]),
+        llm_double::text("Nothing yet."),
+        llm_double::tool_calls(&[("c3", "list_tasks", json!({}))]),
+        llm_double::text("One task."),
+    ]);
+    let ask = |session: &'static str, question: &'static str| async move {
+        let (status, _, text) = post(
+            h,
+            "/api/v1/chat",
+            Some(session),
+            json!({ "question": question }),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let added = ask("session-a-0001", "add water the plants").await;
+    assert_eq!(
+        added["tool_calls"][0]["result"]["status"], "created",
+        "{added}"
+    );
+    let b = ask("session-b-0002", "what are my tasks?").await;
+    assert_eq!(b["tool_calls"][0]["result"]["value"], json!([]), "{b}");
+    let a = ask("session-a-0001", "what are my tasks?").await;
+    assert_eq!(
+        a["tool_calls"][0]["result"]["value"][0]["title"], "water the plants",
+        "{a}"
+    );
+}
+
+/// New sessions buy no extra LLM budget: an anonymous caller spends its
+/// client address's as well as its session's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minting_sessions_does_not_lift_the_llm_limit() {
+    let (double, t) = start(Backend::Sqlite, &[("SPACEPORT_LLM_RATE_PER_MINUTE", "2")]).await;
+    let h = &t.host;
+    double.script([llm_double::text("one"), llm_double::text("two")]);
+    for n in 0..2 {
+        let (status, _, text) = post(
+            h,
+            "/api/v1/chat",
+            None,
+            json!({"question": format!("q{n}")}),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let resp = client()
+        .post(h.url("/api/v1/chat"))
+        .json(&json!({"session_id": "a-fresh-session", "question": "q3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "rate_limited");
+    assert_eq!(
+        double.received().len(),
+        2,
+        "the refused turn must not reach the model"
+    );
+}
