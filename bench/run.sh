@@ -4,6 +4,8 @@
 #   sp-ok       Spaceport serving components/test-fixtures/ok (plain wasi:http "ok")
 #   sp-health   Spaceport serving GET /health (the health component: host-status call + JSON)
 #   wt-ok       `wasmtime serve` (the peer, same wasmtime version) serving the same ok.wasm
+#   sp-ok-nometrics  the same as sp-ok with SPACEPORT_METRICS=false: the cost of /metrics'
+#               bookkeeping per request (cpu µs/req difference; issue 13's target: ≤ 2 µs)
 # Reports requests/s, p99 and server CPU µs per request (median over rounds), the
 # ratios, and the in-process instantiate / request figures.
 #
@@ -56,6 +58,8 @@ TOML
 bg_start "$OUT/native.log" ./target/release/native-ok 127.0.0.1:7870; NATIVE_PID=$BG_PID
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7871; SP_PID=$BG_PID
+bg_start "$OUT/spaceport-nometrics.log" env SPACEPORT_METRICS=false SPACEPORT_DATA_DIR="$OUT/data-nm" SPACEPORT_CACHE_DIR="$OUT/cache" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7875; NM_PID=$BG_PID
 BEFORE_PID=""
 if [ -n "${BEFORE:-}" ]; then
   # Builds before grants existed refuse the grant keys: drop them for the older build.
@@ -72,6 +76,7 @@ fi
 
 wait_up http://127.0.0.1:7870/
 wait_up http://127.0.0.1:7871/health
+wait_up http://127.0.0.1:7875/health
 [ -n "$WT_PID" ] && wait_up http://127.0.0.1:7872/
 [ -n "$BEFORE_PID" ] && wait_up http://127.0.0.1:7874/health
 
@@ -81,7 +86,8 @@ declare -A URL PID
 URL[native]=http://127.0.0.1:7870/;      PID[native]=$NATIVE_PID
 URL[sp-ok]=http://127.0.0.1:7871/ok;     PID[sp-ok]=$SP_PID
 URL[sp-health]=http://127.0.0.1:7871/health; PID[sp-health]=$SP_PID
-targets=(native sp-ok sp-health)
+targets=(native sp-ok sp-health sp-ok-nometrics)
+URL[sp-ok-nometrics]=http://127.0.0.1:7875/ok; PID[sp-ok-nometrics]=$NM_PID
 if [ -n "$WT_PID" ]; then URL[wt-ok]=http://127.0.0.1:7872/; PID[wt-ok]=$WT_PID; targets+=(wt-ok); fi
 if [ -n "$BEFORE_PID" ]; then
   URL[before-ok]=http://127.0.0.1:7874/ok;         PID[before-ok]=$BEFORE_PID
@@ -122,6 +128,7 @@ echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 echo "sp-ok / native req/s:      $(ratio "${RPS[sp-ok]}" "${RPS[native]}")"
 echo "sp-health / native req/s:  $(ratio "${RPS[sp-health]}" "${RPS[native]}")"
+echo "metrics on / off req/s:    $(ratio "${RPS[sp-ok]}" "${RPS[sp-ok-nometrics]}")  (cpu µs/req ${CPU[sp-ok]} vs ${CPU[sp-ok-nometrics]}: $(awk -v a="${CPU[sp-ok]}" -v b="${CPU[sp-ok-nometrics]}" 'BEGIN {printf "%+.1f", a-b}') µs for metrics)"
 if [ -n "$WT_PID" ]; then
   echo "sp-ok / wt-ok req/s:       $(ratio "${RPS[sp-ok]}" "${RPS[wt-ok]}")"
   echo "sp-health / wt-ok req/s:   $(ratio "${RPS[sp-health]}" "${RPS[wt-ok]}")"

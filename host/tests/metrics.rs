@@ -229,6 +229,42 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
     for (line, want) in exact {
         assert_eq!(value(&m, line), Some(want), "{line} in\n{m}");
     }
+    // Every metric the Grafana dashboard queries is one the host serves.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/grafana/spaceport-dashboard.json"),
+    )
+    .unwrap();
+    let mut queried: Vec<&str> = dashboard
+        .match_indices("spaceport_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    queried.sort_unstable();
+    queried.dedup();
+    let registered = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/services/metrics.rs"),
+    )
+    .unwrap();
+    assert!(queried.len() > 8, "{queried:?}");
+    for name in queried {
+        let family = ["_bucket", "_total"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        // A family with no sample yet (no failure happened) is not in the
+        // scrape: then it must be one the host registers.
+        assert!(
+            m.contains(&format!("# TYPE {family} "))
+                || registered.contains(&format!("\"{family}\"")),
+            "the dashboard queries {name}, which /metrics does not serve"
+        );
+    }
     // No user id, email or message text in any label.
     assert!(
         !m.contains(&ann.id) && !m.contains("ann@") && !m.contains("milk"),

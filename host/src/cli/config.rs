@@ -98,6 +98,10 @@ pub struct HostConfig {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Keep metrics and serve them at `/metrics` (`false`: no per-request
+    /// bookkeeping, `/metrics` is 404).
+    #[arg(long = "metrics", env = "SPACEPORT_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
     /// Serve the app's tools over MCP at `/mcp` (`false` turns it off: 404).
     #[arg(long = "mcp", env = "SPACEPORT_MCP", default_value_t = true, action = clap::ArgAction::Set)]
     pub mcp: bool,

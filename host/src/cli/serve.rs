@@ -130,6 +130,7 @@ async fn serve(
         Duration::from_millis(config.deploy_poll_ms),
         config.watch,
     );
+    crate::services::metrics::METRICS.set_enabled(config.metrics);
     let llm_limits = Arc::new(crate::http::llm_limits::LlmLimits::new(
         config.llm_rate_per_minute,
         config.llm_concurrent_per_user,

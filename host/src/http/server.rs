@@ -168,7 +168,7 @@ impl Server {
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
-        if req.uri().path() == "/metrics" {
+        if req.uri().path() == "/metrics" && METRICS.enabled() {
             let resp = self.metrics(&req, request_id).await;
             return (resp, Some("/metrics".into()), None);
         }

@@ -67,6 +67,8 @@ struct ReloadLabel {
 
 /// Every metric the host keeps.
 pub struct Metrics {
+    /// `SPACEPORT_METRICS=false` turns the per-request bookkeeping off.
+    enabled: std::sync::atomic::AtomicBool,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<ComponentLabel, Histogram>,
@@ -195,6 +197,7 @@ impl Metrics {
             instances_capacity.clone(),
         );
         Self {
+            enabled: std::sync::atomic::AtomicBool::new(true),
             registry,
             requests,
             duration,
@@ -213,8 +216,20 @@ impl Metrics {
         }
     }
 
+    /// Keep (or stop keeping) metrics; set once at start.
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// One answered request.
     pub fn request(&self, component: &str, route: &str, method: &str, status: u16, seconds: f64) {
+        if !self.enabled() {
+            return;
+        }
         let class = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
