@@ -223,6 +223,11 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
             r#"spaceport_tool_calls_total{tool="list_tasks",outcome="ok"}"#,
             1.0,
         ),
+        // task-tools' one insert (the agent's add_task); its text never shows.
+        (
+            r#"spaceport_sql_statements_total{database="tasks",statement="insert",outcome="ok"}"#,
+            1.0,
+        ),
         ("spaceport_sse_streams_open ", 0.0),
         ("spaceport_mcp_sessions_open ", 1.0),
     ];

@@ -80,6 +80,23 @@ pub enum SqlError {
     Other(String),
 }
 
+impl SqlError {
+    /// A short, stable name of the kind of failure (a metric label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Constraint(_) => "constraint",
+            Self::Syntax(_) => "syntax",
+            Self::TypeMismatch(_) => "type_mismatch",
+            Self::Unavailable(_) => "unavailable",
+            Self::TransactionClosed => "transaction_closed",
+            Self::LimitExceeded(_) => "limit_exceeded",
+            Self::Timeout => "timeout",
+            Self::Denied(_) => "denied",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
 /// Pool settings, read by clap from the environment (see `cli::config`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbConfig {

@@ -65,6 +65,18 @@ struct ReloadLabel {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SqlLabels {
+    database: String,
+    statement: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatabaseLabel {
+    database: String,
+}
+
 /// Every metric the host keeps.
 pub struct Metrics {
     /// `SPACEPORT_METRICS=false` turns the per-request bookkeeping off.
@@ -81,6 +93,8 @@ pub struct Metrics {
     llm_retries: Family<CallLabel, Counter>,
     swaps: Family<ReloadLabel, Counter>,
     sse_streams: Gauge,
+    sql_statements: Family<SqlLabels, Counter>,
+    sql_duration: Family<DatabaseLabel, Histogram>,
     mcp_sessions: Gauge,
     instances_in_use: Gauge,
     instances_capacity: Gauge,
@@ -172,6 +186,21 @@ impl Metrics {
             "Component versions hot-swapped in (`swapped`) or refused while the old one kept serving (`rejected`)",
             swaps.clone(),
         );
+        let sql_statements = Family::<SqlLabels, Counter>::default();
+        registry.register(
+            "spaceport_sql_statements",
+            "Components' SQL statements, by database, statement kind (`select`, `insert`, `update`, `delete`, `with`, `other`) and outcome (`ok` or the error kind: `constraint`, `timeout`, `limit_exceeded`, `denied`, `unavailable`, …); never the statement's text",
+            sql_statements.clone(),
+        );
+        let sql_duration = Family::<DatabaseLabel, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~1.6 s.
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        registry.register(
+            "spaceport_sql_statement_duration_seconds",
+            "Time of a component's SQL statement, waiting for a pooled connection included, by database",
+            sql_duration.clone(),
+        );
         let sse_streams = Gauge::default();
         registry.register(
             "spaceport_sse_streams_open",
@@ -210,6 +239,8 @@ impl Metrics {
             llm_retries,
             swaps,
             sse_streams,
+            sql_statements,
+            sql_duration,
             mcp_sessions,
             instances_in_use,
             instances_capacity,
@@ -334,6 +365,32 @@ impl Metrics {
                     .inc_by(n as u64);
             }
         }
+    }
+
+    /// One component SQL statement on `database` (a manifest name).
+    pub fn sql_statement(&self, database: &str, sql: &str, outcome: &'static str, seconds: f64) {
+        let first = sql
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let statement = match first.as_str() {
+            "select" | "insert" | "update" | "delete" | "with" => first.as_str(),
+            _ => "other",
+        };
+        self.sql_statements
+            .get_or_create(&SqlLabels {
+                database: database.to_string(),
+                statement: statement.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.sql_duration
+            .get_or_create(&DatabaseLabel {
+                database: database.to_string(),
+            })
+            .observe(seconds);
     }
 
     /// One more server-sent event stream open, until the guard drops.

@@ -154,7 +154,8 @@ impl HasData for Data {
 }
 
 /// The host side of a `transaction` resource; `None` once committed or rolled back.
-pub struct TransactionHandle(Option<Box<dyn SqlTransaction>>);
+/// An open transaction and the database it is on (for metrics).
+pub struct TransactionHandle(Option<Box<dyn SqlTransaction>>, String);
 
 impl Capability for Sql {
     /// The granted databases, resolved once per load.
@@ -244,6 +245,14 @@ impl View<'_> {
             .ok_or(WitError::TransactionClosed)
     }
 
+    /// The database a transaction is on.
+    fn database_of(&self, handle: &Resource<TransactionHandle>) -> String {
+        self.table
+            .get(handle)
+            .map(|t| t.1.clone())
+            .unwrap_or_default()
+    }
+
     fn take(
         &mut self,
         handle: &Resource<TransactionHandle>,
@@ -268,10 +277,12 @@ impl Host for View<'_> {
         params: Vec<WitValue>,
     ) -> Result<QueryResult, WitError> {
         let limits = self.state.limits;
+        let start = Instant::now();
         let rows = self
             .database(&db)?
             .query(&statement, &from_wit(params), &limits)
             .await;
+        record(&db, &statement, start, &rows);
         Ok(to_wit(self.seen(rows)?))
     }
 
@@ -282,10 +293,12 @@ impl Host for View<'_> {
         params: Vec<WitValue>,
     ) -> Result<u64, WitError> {
         let limits = self.state.limits;
+        let start = Instant::now();
         let done = self
             .database(&db)?
             .execute(&statement, &from_wit(params), &limits)
             .await;
+        record(&db, &statement, start, &done);
         Ok(self.seen(done)?)
     }
 
@@ -300,7 +313,7 @@ impl Host for View<'_> {
         let tx = self.database(&db)?.begin(&limits).await?;
         let handle = self
             .table
-            .push(TransactionHandle(Some(tx)))
+            .push(TransactionHandle(Some(tx), db))
             .map_err(|e| WitError::Other(e.to_string()))?;
         self.state.open += 1;
         Ok(handle)
@@ -315,11 +328,14 @@ impl HostTransaction for View<'_> {
         params: Vec<WitValue>,
     ) -> Result<QueryResult, WitError> {
         let limits = self.state.limits;
+        let start = Instant::now();
+        let db = self.database_of(&tx);
         let rows = self
             .transaction(&tx)?
             .query(&statement, &from_wit(params), &limits)
-            .await?;
-        Ok(to_wit(rows))
+            .await;
+        record(&db, &statement, start, &rows);
+        Ok(to_wit(rows?))
     }
 
     async fn execute(
@@ -329,10 +345,14 @@ impl HostTransaction for View<'_> {
         params: Vec<WitValue>,
     ) -> Result<u64, WitError> {
         let limits = self.state.limits;
-        Ok(self
+        let start = Instant::now();
+        let db = self.database_of(&tx);
+        let done = self
             .transaction(&tx)?
             .execute(&statement, &from_wit(params), &limits)
-            .await?)
+            .await;
+        record(&db, &statement, start, &done);
+        Ok(done?)
     }
 
     async fn commit(&mut self, tx: Resource<TransactionHandle>) -> Result<(), WitError> {
@@ -403,4 +423,16 @@ impl From<SqlError> for WitError {
             SqlError::Other(m) => WitError::Other(m),
         }
     }
+}
+
+/// One statement in the metrics: its database (a manifest name), its kind
+/// (never its text), its outcome and time.
+fn record<T>(database: &str, statement: &str, start: Instant, result: &Result<T, SqlError>) {
+    let outcome = result.as_ref().map_or_else(SqlError::kind, |_| "ok");
+    crate::services::metrics::METRICS.sql_statement(
+        database,
+        statement,
+        outcome,
+        start.elapsed().as_secs_f64(),
+    );
 }
