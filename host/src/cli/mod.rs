@@ -154,6 +154,8 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => deploy::rollback(&args),
         Command::Test(_) => unreachable!("handled above"),
     };
+    // The spans still queued go to the collector before the process ends.
+    crate::services::telemetry::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

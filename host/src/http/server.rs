@@ -126,7 +126,15 @@ impl Server {
         let request_id = request_id(&req);
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let span = tracing::info_span!("request", request_id = %request_id);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            http.request.method = %method,
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        // A caller's W3C traceparent makes this request part of its trace.
+        crate::services::telemetry::continue_trace(&span, req.headers());
         let (mut response, route, component) = self
             .dispatch(req, peer, &request_id)
             .instrument(span.clone())
@@ -134,6 +142,11 @@ impl Server {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID, v);
         }
+        span.record("http.route", route.as_deref().unwrap_or("-"));
+        span.record(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        );
         // Labels stay bounded: a component id, a route pattern, never the path.
         let metric_component = match (&component, &route) {
             (Some(c), _) => c.as_str(),

@@ -207,23 +207,26 @@ impl Runtime {
         let deadline = Instant::now() + Duration::from_millis(component.limits.timeout_ms);
         let store = self.new_store(component, &info, deadline);
         let tool = name.to_string();
-        let task = spawn_instance(
-            store,
-            component.limits,
-            deadline,
-            permit,
-            |mut store| async move {
-                let result = async {
-                    let exports = pre.instantiate_async(&mut store).await?;
-                    exports
-                        .spaceport_platform_tool_provider()
-                        .call_invoke(&mut store, &tool, &arguments)
-                        .await
-                }
-                .await;
-                (store, result)
-            },
-        );
+        let span = tracing::info_span!("tool", tool = %name, component = %component.id);
+        let task = span.in_scope(|| {
+            spawn_instance(
+                store,
+                component.limits,
+                deadline,
+                permit,
+                |mut store| async move {
+                    let result = async {
+                        let exports = pre.instantiate_async(&mut store).await?;
+                        exports
+                            .spaceport_platform_tool_provider()
+                            .call_invoke(&mut store, &tool, &arguments)
+                            .await
+                    }
+                    .await;
+                    (store, result)
+                },
+            )
+        });
         let output = task.await?;
         let text = output.map_err(|e| CallError::Tool(ToolErrorMessage(e)))?;
         // Tools promise JSON; anything else is passed on as a string.

@@ -188,7 +188,14 @@ impl LlmClient {
         let url = format!("{}{path}", self.config.base_url);
         let mut attempt = 0;
         loop {
-            let mut req = self.http.post(&url).bearer_auth(key).json(body);
+            let mut trace = http::HeaderMap::new();
+            super::telemetry::inject(&mut trace);
+            let mut req = self
+                .http
+                .post(&url)
+                .bearer_auth(key)
+                .headers(trace)
+                .json(body);
             if whole_timeout {
                 req = req.timeout(self.config.timeout);
             }
@@ -243,8 +250,15 @@ impl LlmClient {
     pub async fn complete(&self, body: Value) -> Result<Completion, LlmError> {
         let body = self.with_model(body, false);
         let start = Instant::now();
-        let outcome = self.complete_inner(&body).await;
-        record("complete", &body, start, &outcome.as_ref().map(|c| c.usage));
+        let span = llm_span("complete", &body);
+        let outcome = self.complete_inner(&body).instrument(span.clone()).await;
+        record(
+            &span,
+            "complete",
+            &body,
+            start,
+            &outcome.as_ref().map(|c| c.usage),
+        );
         outcome
     }
 
@@ -275,12 +289,13 @@ impl LlmClient {
         let (tx, rx) = mpsc::channel(64);
         let client = self.clone();
         let start = Instant::now();
+        let span = llm_span("stream", &body);
         // Everything, including waiting for the response headers, happens in
         // the background, so the caller can send keep-alives meanwhile.
         tokio::spawn(
             async move {
                 let done = |outcome: Result<Option<Usage>, &LlmError>| {
-                    record("stream", &body, start, &outcome);
+                    record(&tracing::Span::current(), "stream", &body, start, &outcome);
                 };
                 let resp = match client
                     .post("/chat/completions", &body, false, "stream")
@@ -341,7 +356,7 @@ impl LlmClient {
                     }
                 }
             }
-            .instrument(tracing::Span::current()),
+            .instrument(span),
         );
         Ok(rx)
     }
@@ -354,8 +369,10 @@ impl LlmClient {
     ) -> Result<Vec<Vec<f32>>, LlmError> {
         let body = json!({ "model": model.unwrap_or_else(|| self.config.embedding_model.clone()), "input": inputs });
         let start = Instant::now();
-        let outcome = self.embed_inner(&body).await;
+        let span = llm_span("embed", &body);
+        let outcome = self.embed_inner(&body).instrument(span.clone()).await;
         record(
+            &span,
             "embed",
             &body,
             start,
@@ -421,6 +438,7 @@ impl LlmError {
 /// One finished call in the metrics: its model (from the request, which the
 /// host's model allow-list bounds), outcome, time and reported tokens.
 fn record(
+    span: &tracing::Span,
     call: &'static str,
     body: &Value,
     start: Instant,
@@ -434,7 +452,25 @@ fn record(
     METRICS.llm_call(model, call, label, start.elapsed().as_secs_f64());
     if let Ok(Some(usage)) = outcome {
         METRICS.llm_tokens(model, usage.prompt, usage.completion);
+        span.record("gen_ai.usage.input_tokens", i64::from(usage.prompt));
+        span.record("gen_ai.usage.output_tokens", i64::from(usage.completion));
     }
+    if let Err(e) = outcome {
+        span.record("error.type", e.borrow().kind());
+    }
+}
+
+/// A model call's span: its model and kind now, its tokens when it ends (the
+/// OpenTelemetry GenAI names).
+fn llm_span(call: &'static str, body: &Value) -> tracing::Span {
+    tracing::info_span!(
+        "llm",
+        gen_ai.operation.name = call,
+        gen_ai.request.model = body["model"].as_str().unwrap_or("-"),
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -369,16 +369,7 @@ impl Metrics {
 
     /// One component SQL statement on `database` (a manifest name).
     pub fn sql_statement(&self, database: &str, sql: &str, outcome: &'static str, seconds: f64) {
-        let first = sql
-            .trim_start()
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let statement = match first.as_str() {
-            "select" | "insert" | "update" | "delete" | "with" => first.as_str(),
-            _ => "other",
-        };
+        let statement = statement_kind(sql);
         self.sql_statements
             .get_or_create(&SqlLabels {
                 database: database.to_string(),
@@ -422,4 +413,18 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// A statement's kind from its first word (`select`, `insert`, `update`,
+/// `delete`, `with`, else `other`): a bounded label, never the text.
+pub fn statement_kind(sql: &str) -> &'static str {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    ["select", "insert", "update", "delete", "with"]
+        .into_iter()
+        .find(|k| first.eq_ignore_ascii_case(k))
+        .unwrap_or("other")
 }

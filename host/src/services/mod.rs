@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod qdrant;
 pub mod sessions;
 pub mod status;
+pub mod telemetry;
 pub mod vectors;

@@ -92,6 +92,10 @@ impl Qdrant {
     }
 
     fn with_key(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        // The caller's trace goes on to Qdrant (when traces are on).
+        let mut trace = http::HeaderMap::new();
+        super::telemetry::inject(&mut trace);
+        let req = req.headers(trace);
         match &self.api_key {
             Some(key) => req.header("api-key", key),
             None => req,

@@ -32,6 +32,8 @@ pub enum Reply {
 pub struct Received {
     pub path: String,
     pub authorization: Option<String>,
+    /// The W3C trace context the caller sent, if any.
+    pub traceparent: Option<String>,
     pub body: Value,
 }
 
@@ -110,6 +112,11 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let traceparent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = req
         .into_body()
         .collect()
@@ -122,6 +129,7 @@ async fn handle(
         s.received.push(Received {
             path,
             authorization,
+            traceparent,
             body,
         });
         s.script.pop_front()

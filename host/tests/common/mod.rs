@@ -85,6 +85,8 @@ pub fn command() -> Command {
         .env_remove("ALLOWED_ORIGINS")
         .env_remove("CORS_ORIGINS")
         .env_remove("FRONTEND_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env("LOG_LEVEL", "info");
     cmd
 }

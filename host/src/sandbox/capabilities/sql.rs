@@ -12,6 +12,7 @@ use crate::services::status::StatusBoard;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 /// A database as the sql capability sees it. [`Database`] (the host's
@@ -281,6 +282,7 @@ impl Host for View<'_> {
         let rows = self
             .database(&db)?
             .query(&statement, &from_wit(params), &limits)
+            .instrument(sql_span(&db, &statement))
             .await;
         record(&db, &statement, start, &rows);
         Ok(to_wit(self.seen(rows)?))
@@ -297,6 +299,7 @@ impl Host for View<'_> {
         let done = self
             .database(&db)?
             .execute(&statement, &from_wit(params), &limits)
+            .instrument(sql_span(&db, &statement))
             .await;
         record(&db, &statement, start, &done);
         Ok(self.seen(done)?)
@@ -333,6 +336,7 @@ impl HostTransaction for View<'_> {
         let rows = self
             .transaction(&tx)?
             .query(&statement, &from_wit(params), &limits)
+            .instrument(sql_span(&db, &statement))
             .await;
         record(&db, &statement, start, &rows);
         Ok(to_wit(rows?))
@@ -350,6 +354,7 @@ impl HostTransaction for View<'_> {
         let done = self
             .transaction(&tx)?
             .execute(&statement, &from_wit(params), &limits)
+            .instrument(sql_span(&db, &statement))
             .await;
         record(&db, &statement, start, &done);
         Ok(done?)
@@ -435,4 +440,13 @@ fn record<T>(database: &str, statement: &str, start: Instant, result: &Result<T,
         outcome,
         start.elapsed().as_secs_f64(),
     );
+}
+
+/// A statement's span: its database and kind, never its text or parameters.
+fn sql_span(database: &str, statement: &str) -> tracing::Span {
+    tracing::info_span!(
+        "sql",
+        db.namespace = database,
+        db.operation.name = crate::services::metrics::statement_kind(statement),
+    )
 }

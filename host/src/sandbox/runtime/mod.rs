@@ -430,23 +430,27 @@ impl Runtime {
             .http()
             .new_response_outparam(sender)
             .map_err(setup)?;
-        let task = spawn_instance(
-            store,
-            component.limits,
-            deadline,
-            Some(permit),
-            |mut store| async move {
-                let result = async {
-                    let proxy = pre.instantiate_async(&mut store).await?;
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut store, req, out)
-                        .await
-                }
-                .await;
-                (store, result)
-            },
-        );
+        // The instance's span: its capability calls (SQL, LLM, tools) are its children.
+        let span = tracing::info_span!("component", component = %component.id);
+        let task = span.in_scope(|| {
+            spawn_instance(
+                store,
+                component.limits,
+                deadline,
+                Some(permit),
+                |mut store| async move {
+                    let result = async {
+                        let proxy = pre.instantiate_async(&mut store).await?;
+                        proxy
+                            .wasi_http_incoming_handler()
+                            .call_handle(&mut store, req, out)
+                            .await
+                    }
+                    .await;
+                    (store, result)
+                },
+            )
+        });
 
         match receiver.await {
             Ok(Ok(response)) => Ok(match task.abort_handle() {
