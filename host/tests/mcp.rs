@@ -122,12 +122,24 @@ async fn the_edge_authenticates_and_checks_origin() {
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let resp = post_mcp(&url, Some(&ann.token), None, Some(&session), &initialized).await;
     assert_eq!(resp.status(), 202);
-    let resp = post_mcp(&url, Some(&bob.token), None, Some(&session), &call).await;
-    let text = resp.text().await.unwrap();
-    assert!(
-        text.contains("another user") && text.contains("\"error\""),
-        "{text}"
-    );
+    // (nor close it, read its stream, or list its tools: it is not found for him).
+    for (method, body) in [("POST", Some(&call)), ("DELETE", None), ("GET", None)] {
+        let mut req = client()
+            .request(method.parse().unwrap(), &url)
+            .bearer_auth(&bob.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18");
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{method} with another user's session");
+        assert_eq!(
+            resp.json::<Value>().await.unwrap()["error"],
+            "session_not_found"
+        );
+    }
     let resp = post_mcp(&url, Some(&ann.token), None, Some(&session), &call).await;
     let text = resp.text().await.unwrap();
     assert!(text.contains("\"isError\":false"), "{text}");

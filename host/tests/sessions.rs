@@ -342,3 +342,53 @@ async fn minting_sessions_does_not_lift_the_llm_limit() {
         "the refused turn must not reach the model"
     );
 }
+
+/// The session credential stays with the host on every route: the header and
+/// the cookie are removed (a browser sends the cookie to every /api path), a
+/// `session_id` in a session route's body is taken out, and the component
+/// knows the session only as `anon-…`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_component_sees_a_session_id() {
+    use common::{App, Host, fault_manifest, wasm};
+    let app = App::new(&fault_manifest(
+        &wasm("fault"),
+        &wasm("health"),
+        "[[trigger.http]]\nroute = \"/anon/...\"\ncomponent = \"fault\"\nauth = \"session\"\n",
+    ));
+    let h = Host::start_with(&app, &[("JWT_SECRET_KEY", common::JWT_SECRET)]);
+    let secret = "my-secret-session-0042";
+    let body = json!({"session_id": secret, "question": "q"});
+    let resp = client()
+        .post(h.url("/anon/echo"))
+        .header("cookie", format!("theme=dark; spaceport_session={secret}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen: Value = resp.json().await.unwrap();
+    let text = seen.to_string();
+    assert!(!text.contains(secret), "{text}");
+    assert!(
+        seen["user"].as_str().unwrap().starts_with("anon-"),
+        "{seen}"
+    );
+    assert_eq!(seen["headers"]["cookie"], "theme=dark", "{seen}");
+    assert_eq!(
+        seen["body_len"],
+        json!({"question": "q"}).to_string().len(),
+        "{seen}"
+    );
+
+    // A route without sessions: the credential is removed all the same.
+    let resp = client()
+        .get(h.url("/fault/echo"))
+        .header("cookie", format!("spaceport_session={secret}"))
+        .header("x-session-id", secret)
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = resp.json().await.unwrap();
+    assert!(!seen.to_string().contains(secret), "{seen}");
+    assert_eq!(seen["user"], Value::Null);
+}

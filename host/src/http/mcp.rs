@@ -38,6 +38,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The path MCP is served at.
 pub const PATH: &str = "/mcp";
@@ -160,6 +161,27 @@ impl Mcp {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return resp;
         }
+        // A session is its opener's: another user's token gets what an
+        // unknown session gets (rmcp checks only that the session exists).
+        if let Some(id) = req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            let owners = self.owners.lock().await;
+            let owner = owners
+                .iter()
+                .find(|(_, ids)| ids.iter().any(|s| &**s == id))
+                .map(|(user, _)| user.as_str());
+            if owner != Some(principal.user_id.as_str()) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "session_not_found",
+                    "no such MCP session for this user",
+                    request_id,
+                );
+            }
+        }
         let user = principal.user_id.clone();
         let json_body = req
             .headers()
@@ -169,6 +191,10 @@ impl Mcp {
         req.extensions_mut().insert(principal);
         req.extensions_mut()
             .insert(RequestId(request_id.to_string()));
+        // rmcp runs sessions on tasks of their own: the request's span goes
+        // with the request, so a tool call's spans and log lines are its children.
+        req.extensions_mut()
+            .insert(RequestSpan(tracing::Span::current()));
         let closing = req.method() == http::Method::DELETE;
         let mut resp = self.service.handle(req).await;
         if opening && let Some(Ok(id)) = resp.headers().get("mcp-session-id").map(|v| v.to_str()) {
@@ -223,6 +249,10 @@ impl Mcp {
 #[derive(Clone)]
 struct RequestId(String);
 
+/// The request's span, carried likewise.
+#[derive(Clone)]
+struct RequestSpan(tracing::Span);
+
 /// One session's handler (rmcp makes one per session).
 #[derive(Clone)]
 struct Handler {
@@ -242,6 +272,13 @@ impl Handler {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         Some((principal, request_id))
+    }
+
+    fn span(ctx: &RequestContext<RoleServer>) -> tracing::Span {
+        ctx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<RequestSpan>())
+            .map_or_else(tracing::Span::none, |s| s.0.clone())
     }
 
     fn app(&self) -> Result<Arc<App>, McpError> {
@@ -390,6 +427,7 @@ impl ServerHandler for Handler {
         let outcome = app
             .runtime
             .call_tool(&app.tools, &name, input.to_string(), &info, Some(permit))
+            .instrument(Self::span(&ctx))
             .await;
         match outcome {
             Ok(result) => {

@@ -181,8 +181,18 @@ impl Server {
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
-        if req.uri().path() == "/metrics" && METRICS.enabled() {
-            let resp = self.metrics(&req, request_id).await;
+        if req.uri().path() == "/metrics" {
+            // Off, it is the host's 404: no component route sees the scraper's token.
+            let resp = if METRICS.enabled() {
+                self.metrics(&req, request_id).await
+            } else {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "metrics are off (SPACEPORT_METRICS=false)",
+                    request_id,
+                )
+            };
             return (resp, Some("/metrics".into()), None);
         }
         // The admin API (deploys) is its own world: its own credential and
@@ -391,13 +401,17 @@ impl Server {
                         ));
                     }
                 };
-                Some(sessions::principal(&id))
+                Some(sessions::principal(self.auth.session_key(), &id))
             }
             (_, principal) => principal,
         };
-        if target.auth == AuthPolicy::Session {
-            strip_session(&mut parts.headers);
-        }
+        // The session credential never reaches a component, on any route (a
+        // browser sends the cookie to every /api path).
+        strip_session(&mut parts.headers);
+        let body = match target.auth {
+            AuthPolicy::Session => sessions::without_session_field(&body).map_or(body, Bytes::from),
+            _ => body,
+        };
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -411,18 +425,19 @@ impl Server {
         // A component that can call the LLM spends the Space's quota: per user,
         // so many requests a minute and so many at once.
         if let (Some(_), Some(user)) = (&component.grants.llm, &principal) {
-            match self.llm_limits.admit(&user.user_id) {
-                Ok(running) => permit.hold(running),
-                Err(refused) => return Err(llm_refused(refused, request_id)),
-            }
             // Sessions cost nothing to mint: an anonymous caller also spends
-            // its client address's budget, so new sessions buy no more.
+            // its client address's budget (checked first, so refused
+            // requests with fresh sessions leave no per-session state).
             if user.anonymous {
                 let ip = self.auth.client_ip(&parts.headers, peer.ip());
                 match self.llm_limits.admit(&format!("ip:{}", rate_key(ip))) {
                     Ok(running) => permit.hold(running),
                     Err(refused) => return Err(llm_refused(refused, request_id)),
                 }
+            }
+            match self.llm_limits.admit(&user.user_id) {
+                Ok(running) => permit.hold(running),
+                Err(refused) => return Err(llm_refused(refused, request_id)),
             }
         }
         forward_headers(
@@ -447,6 +462,9 @@ impl Server {
             Ok(resp) => count_streams(resp),
             Err(e) => serve_error(&component.id, e, request_id),
         };
+        // Only the host sets sessions: a component cannot plant one (a
+        // session id an attacker knows) in the user's browser.
+        scrub_session(resp.headers_mut());
         // A minted session goes back to the client, for its next request.
         if let Some(id) = minted {
             let headers = resp.headers_mut();
@@ -608,6 +626,21 @@ fn strip_session(headers: &mut http::HeaderMap) {
         && !cookies.is_empty()
     {
         headers.insert(header::COOKIE, v);
+    }
+}
+
+/// Drop a component's attempts to set the session header or cookie.
+fn scrub_session(headers: &mut http::HeaderMap) {
+    headers.remove(sessions::HEADER);
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.to_str().is_ok_and(sessions::sets_session_cookie))
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in cookies {
+        headers.append(header::SET_COOKIE, v);
     }
 }
 

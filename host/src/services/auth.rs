@@ -201,6 +201,9 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Keys anonymous sessions' principals (`sessions::principal`), derived
+    /// from the JWT secret so every replica derives the same ids.
+    session_key: [u8; 32],
 }
 
 impl Auth {
@@ -216,7 +219,15 @@ impl Auth {
         validation.set_audience(&[config.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "sub", "nbf", "iss", "aud"]);
         let quota = Quota::per_minute(config.login_per_minute);
+        let session_key: [u8; 32] = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(b"spaceport-session-key\0");
+            h.update(&secret);
+            h.finalize().into()
+        };
         Ok(Self {
+            session_key,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
             validation,
@@ -232,6 +243,11 @@ impl Auth {
             },
             checks: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The key anonymous sessions' principals are derived with.
+    pub fn session_key(&self) -> &[u8; 32] {
+        &self.session_key
     }
 
     pub fn expires_in(&self) -> Duration {

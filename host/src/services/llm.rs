@@ -344,7 +344,14 @@ impl LlmClient {
                     match state.chunk(&event.data) {
                         Ok(Some(text)) => {
                             if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
-                                return; // the instance went away
+                                // The instance went away (its client left): the call ends here.
+                                METRICS.llm_call(
+                                    body["model"].as_str().unwrap_or("-"),
+                                    "stream",
+                                    "cancelled",
+                                    start.elapsed().as_secs_f64(),
+                                );
+                                return;
                             }
                         }
                         Ok(None) => {}

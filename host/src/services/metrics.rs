@@ -285,6 +285,9 @@ impl Metrics {
 
     /// An instance that ended without an answer.
     pub fn failure(&self, component: &str, kind: &'static str) {
+        if !self.enabled() {
+            return;
+        }
         self.failures
             .get_or_create(&FailureLabels {
                 component: component.to_string(),
@@ -295,6 +298,9 @@ impl Metrics {
 
     /// A version swapped in through the admin API.
     pub fn deployment(&self, component: &str, action: &str) {
+        if !self.enabled() {
+            return;
+        }
         let action = match action {
             "deploy" | "rollback" | "reset" => action,
             _ => "other",
@@ -309,6 +315,9 @@ impl Metrics {
 
     /// One tool call and how it ended.
     pub fn tool_call(&self, tool: &str, outcome: &'static str) {
+        if !self.enabled() {
+            return;
+        }
         self.tool_calls
             .get_or_create(&ToolLabels {
                 tool: tool.to_string(),
@@ -319,6 +328,9 @@ impl Metrics {
 
     /// One call to the model provider, finished (`outcome`: `ok` or the error kind).
     pub fn llm_call(&self, model: &str, call: &'static str, outcome: &'static str, seconds: f64) {
+        if !self.enabled() {
+            return;
+        }
         self.llm_requests
             .get_or_create(&LlmLabels {
                 model: model.to_string(),
@@ -335,6 +347,9 @@ impl Metrics {
 
     /// Tokens the provider reported for one call.
     pub fn llm_tokens(&self, model: &str, prompt: u32, completion: u32) {
+        if !self.enabled() {
+            return;
+        }
         for (direction, n) in [("in", prompt), ("out", completion)] {
             self.llm_tokens
                 .get_or_create(&TokenLabels {
@@ -347,6 +362,9 @@ impl Metrics {
 
     /// A call to the provider that is tried again.
     pub fn llm_retry(&self, call: &'static str) {
+        if !self.enabled() {
+            return;
+        }
         self.llm_retries
             .get_or_create(&CallLabel {
                 call: call.to_string(),
@@ -356,6 +374,9 @@ impl Metrics {
 
     /// A reload's swapped and rejected component versions.
     pub fn swaps(&self, swapped: usize, rejected: usize) {
+        if !self.enabled() {
+            return;
+        }
         for (result, n) in [("swapped", swapped), ("rejected", rejected)] {
             if n > 0 {
                 self.swaps
@@ -369,6 +390,9 @@ impl Metrics {
 
     /// One component SQL statement on `database` (a manifest name).
     pub fn sql_statement(&self, database: &str, sql: &str, outcome: &'static str, seconds: f64) {
+        if !self.enabled() {
+            return;
+        }
         let statement = statement_kind(sql);
         self.sql_statements
             .get_or_create(&SqlLabels {

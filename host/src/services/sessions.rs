@@ -38,9 +38,14 @@ fn valid(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-/// The principal a session id stands for.
-pub fn principal(id: &str) -> Principal {
-    let digest = Sha256::digest(format!("spaceport-session\0{id}").as_bytes());
+/// The principal a session id stands for: keyed with the host's secret, so a
+/// component that sees `anon-…` cannot test guesses of the id offline.
+pub fn principal(key: &[u8; 32], id: &str) -> Principal {
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(b"\0");
+    h.update(id.as_bytes());
+    let digest = h.finalize();
     Principal {
         user_id: format!("anon-{}", &hex::encode(digest)[..32]),
         email: String::new(),
@@ -48,9 +53,10 @@ pub fn principal(id: &str) -> Principal {
     }
 }
 
-/// The session id a request names: the `X-Session-Id` header, else the
-/// `spaceport_session` cookie, else a `session_id` string in a JSON object
-/// body (seed 002). `Ok(None)` when it names none.
+/// The session id a request names: the `X-Session-Id` header, else a
+/// `session_id` string in a JSON object body (seed 002), else the
+/// `spaceport_session` cookie (a named id wins over a remembered one).
+/// `Ok(None)` when it names none.
 pub fn from_request(
     headers: &http::HeaderMap,
     body: &[u8],
@@ -64,8 +70,8 @@ pub fn from_request(
                 .map_err(|_| InvalidSession)
         })
         .transpose()?
-        .or_else(|| cookie(headers))
-        .or_else(|| in_body(body));
+        .or_else(|| in_body(body))
+        .or_else(|| cookie(headers));
     match named {
         Some(id) if valid(&id) => Ok(Some(id)),
         Some(_) => Err(InvalidSession),
@@ -106,6 +112,27 @@ fn in_body(body: &[u8]) -> Option<String> {
     }
 }
 
+/// `body` without its `session_id` field, when it is a JSON object that has
+/// one: the credential stays with the host. `None`: leave the body as it is.
+pub fn without_session_field(body: &[u8]) -> Option<Vec<u8>> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+    map.remove("session_id")?;
+    serde_json::to_vec(&map).ok()
+}
+
+/// Whether a component's `Set-Cookie` value would set the session cookie
+/// (a component may not plant a session in a browser).
+pub fn sets_session_cookie(value: &str) -> bool {
+    value
+        .trim_start()
+        .split_once('=')
+        .is_some_and(|(name, _)| name.trim() == COOKIE)
+}
+
 /// The `Set-Cookie` value that hands a minted id to a browser. `SameSite=None;
 /// Secure` so a frontend on another origin (Vercel → Space) sends it back with
 /// `credentials: "include"`; HttpOnly so page scripts cannot read it.
@@ -118,7 +145,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_then_cookie_then_body() {
+    fn header_then_body_then_cookie() {
         let mut h = http::HeaderMap::new();
         h.insert(
             "cookie",
@@ -127,6 +154,10 @@ mod tests {
         let body = br#"{"session_id":"from-body","question":"q"}"#;
         assert_eq!(
             from_request(&h, body).unwrap().as_deref(),
+            Some("from-body")
+        );
+        assert_eq!(
+            from_request(&h, b"{}").unwrap().as_deref(),
             Some("from-cookie")
         );
         h.insert(HEADER, "from-header".parse().unwrap());
@@ -154,10 +185,29 @@ mod tests {
 
     #[test]
     fn the_principal_hides_the_id() {
-        let p = principal("test-123");
+        let key = [7u8; 32];
+        let p = principal(&key, "test-123");
         assert!(p.user_id.starts_with("anon-") && !p.user_id.contains("test-123"));
-        assert_eq!(p.user_id, principal("test-123").user_id);
-        assert_ne!(p.user_id, principal("test-124").user_id);
+        assert_eq!(p.user_id, principal(&key, "test-123").user_id);
+        assert_ne!(p.user_id, principal(&key, "test-124").user_id);
+        assert_ne!(
+            p.user_id,
+            principal(&[8u8; 32], "test-123").user_id,
+            "keyed by the host's secret"
+        );
         assert!(p.anonymous);
+    }
+
+    #[test]
+    fn the_body_loses_only_its_session_field() {
+        let out = without_session_field(br#"{"session_id":"s","question":"q"}"#).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            serde_json::json!({"question": "q"})
+        );
+        assert!(without_session_field(br#"{"question":"q"}"#).is_none());
+        assert!(without_session_field(b"not json").is_none());
+        assert!(sets_session_cookie("spaceport_session=x; Path=/api"));
+        assert!(!sets_session_cookie("theme=dark"));
     }
 }

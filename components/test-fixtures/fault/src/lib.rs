@@ -147,9 +147,11 @@ impl Handler for Fault {
                         .into_iter()
                         .map(|p| (p.name, p.value))
                         .collect::<std::collections::BTreeMap<_, _>>(),
+                    "user": context::user().map(|u| u.user_id),
+                    // The platform's headers, and whatever session credential reached it (none should).
                     "headers": req.headers()
                         .iter()
-                        .filter(|(n, _)| n.starts_with("spaceport-"))
+                        .filter(|(n, _)| n.starts_with("spaceport-") || n == "cookie" || n == "x-session-id")
                         .cloned()
                         .collect::<std::collections::BTreeMap<_, _>>(),
                     "variables": variables::get_all(),
