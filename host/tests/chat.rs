@@ -747,9 +747,7 @@ async fn llm_spend_is_bounded_per_user_and_per_call() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 429);
-    assert!(resp.headers().contains_key("retry-after"));
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "rate_limited");
+    common::assert_rate_limited(resp).await;
     assert_eq!(
         double.received().len(),
         2,

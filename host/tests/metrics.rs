@@ -145,10 +145,14 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
         Reply::Status(429, Some(0)),
         llm_double::tool_calls(&[("c1", "add_task", json!({"title": "milk"}))]),
         llm_double::text("Added."),
-        Reply::Stream {
-            chunks: llm_double::stream_text(&["Hi ", "there."]),
-            cut: false,
-        },
+        // Slow to answer, so the stream is open while /metrics is read.
+        Reply::Delayed(
+            std::time::Duration::from_millis(800),
+            Box::new(Reply::Stream {
+                chunks: llm_double::stream_text(&["Hi ", "there."]),
+                cut: false,
+            }),
+        ),
     ]);
     let (status, body) = h
         .call(
@@ -166,6 +170,12 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
         .send()
         .await
         .unwrap();
+    let (_, during) = get(h, "/metrics", None).await;
+    assert_eq!(
+        value(&during, "spaceport_sse_streams_open "),
+        Some(1.0),
+        "{during}"
+    );
     assert!(resp.text().await.unwrap().contains("\"type\":\"done\""));
     assert_eq!(h.call_tool(&ann, "list_tasks", json!({})).await.0, 200);
     assert_eq!(

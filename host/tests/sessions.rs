@@ -333,9 +333,7 @@ async fn minting_sessions_does_not_lift_the_llm_limit() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 429);
-    assert!(resp.headers().contains_key("retry-after"));
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "rate_limited");
+    common::assert_rate_limited(resp).await;
     assert_eq!(
         double.received().len(),
         2,

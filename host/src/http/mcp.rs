@@ -28,15 +28,15 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    Tool,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -109,7 +109,6 @@ impl Mcp {
             move || {
                 Ok(Handler {
                     shared: for_factory.clone(),
-                    owner: Arc::default(),
                 })
             },
             sessions.clone(),
@@ -253,13 +252,11 @@ struct RequestId(String);
 #[derive(Clone)]
 struct RequestSpan(tracing::Span);
 
-/// One session's handler (rmcp makes one per session).
+/// One session's handler (rmcp makes one per session). Which user a session
+/// belongs to is checked before rmcp sees the request (`Mcp::serve`).
 #[derive(Clone)]
 struct Handler {
     shared: Arc<Shared>,
-    /// The user who opened the session: a session id does not pass to another
-    /// account's token.
-    owner: Arc<OnceLock<String>>,
 }
 
 impl Handler {
@@ -294,18 +291,20 @@ fn tools(app: &App) -> Vec<Tool> {
     app.tools
         .values()
         .filter(|e| app.manifest.mcp_tools(&e.component.id))
-        .map(|e| {
-            let schema = match &e.schema {
-                serde_json::Value::Object(map) => map.clone(),
-                _ => serde_json::Map::new(),
-            };
-            Tool::new(
-                e.tool.name.clone(),
-                e.tool.description.clone(),
-                Arc::new(schema),
-            )
-        })
+        .map(as_mcp_tool)
         .collect()
+}
+
+fn as_mcp_tool(entry: &crate::sandbox::tools::ToolEntry) -> Tool {
+    let schema = match &entry.schema {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    Tool::new(
+        entry.tool.name.clone(),
+        entry.tool.description.clone(),
+        Arc::new(schema),
+    )
 }
 
 /// A failed call as MCP reports it: a tool error (`isError: true`) the model
@@ -336,18 +335,6 @@ impl ServerHandler for Handler {
         Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
     }
 
-    async fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<InitializeResult, McpError> {
-        if let Some((principal, _)) = Self::caller(&ctx) {
-            let _ = self.owner.set(principal.user_id);
-        }
-        ctx.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
-    }
-
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         if let Ok(mut peers) = self.shared.peers.lock() {
             peers.retain(|p| !p.is_transport_closed());
@@ -366,7 +353,10 @@ impl ServerHandler for Handler {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         let app = self.shared.registry.app()?;
-        tools(&app).into_iter().find(|t| t.name == name)
+        app.tools
+            .get(name)
+            .filter(|e| app.manifest.mcp_tools(&e.component.id))
+            .map(as_mcp_tool)
     }
 
     async fn call_tool(
@@ -377,16 +367,6 @@ impl ServerHandler for Handler {
         let Some((principal, request_id)) = Self::caller(&ctx) else {
             return Err(McpError::invalid_request("not authenticated", None));
         };
-        if self
-            .owner
-            .get()
-            .is_some_and(|owner| *owner != principal.user_id)
-        {
-            return Err(McpError::invalid_request(
-                "this session belongs to another user",
-                None,
-            ));
-        }
         let app = self.app()?;
         let name = request.name.to_string();
         let Some(entry) = app

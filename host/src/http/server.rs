@@ -384,12 +384,21 @@ impl Server {
         let body = self
             .read_body(body, &parts.headers, self.max_body_bytes, request_id)
             .await?;
+        // A session route's body loses its `session_id` field (one parse):
+        // the credential stays with the host.
+        let (body_session, body) = match target.auth {
+            AuthPolicy::Session => match sessions::split_body(&body) {
+                Some((named, rest)) => (named, Bytes::from(rest)),
+                None => (None, body),
+            },
+            _ => (None, body),
+        };
         // Without a token, a session route runs as the session the request
-        // names (read from the body too, so after it), or a new one.
+        // names, or a new one.
         let mut minted = None;
         let principal = match (target.auth, principal) {
             (AuthPolicy::Session, None) => {
-                let id = match sessions::from_request(&parts.headers, &body) {
+                let id = match sessions::from_request(&parts.headers, body_session) {
                     Ok(Some(id)) => id,
                     Ok(None) => minted.insert(sessions::new_id()).clone(),
                     Err(e) => {
@@ -408,10 +417,6 @@ impl Server {
         // The session credential never reaches a component, on any route (a
         // browser sends the cookie to every /api path).
         strip_session(&mut parts.headers);
-        let body = match target.auth {
-            AuthPolicy::Session => sessions::without_session_field(&body).map_or(body, Bytes::from),
-            _ => body,
-        };
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
         parts.headers.remove(header::TRANSFER_ENCODING);

@@ -388,12 +388,18 @@ impl Metrics {
         }
     }
 
-    /// One component SQL statement on `database` (a manifest name).
-    pub fn sql_statement(&self, database: &str, sql: &str, outcome: &'static str, seconds: f64) {
+    /// One component SQL statement on `database` (a manifest name), of kind
+    /// `statement` (see [`statement_kind`]).
+    pub fn sql_statement(
+        &self,
+        database: &str,
+        statement: &'static str,
+        outcome: &'static str,
+        seconds: f64,
+    ) {
         if !self.enabled() {
             return;
         }
-        let statement = statement_kind(sql);
         self.sql_statements
             .get_or_create(&SqlLabels {
                 database: database.to_string(),

@@ -53,13 +53,13 @@ pub fn principal(key: &[u8; 32], id: &str) -> Principal {
     }
 }
 
-/// The session id a request names: the `X-Session-Id` header, else a
-/// `session_id` string in a JSON object body (seed 002), else the
-/// `spaceport_session` cookie (a named id wins over a remembered one).
-/// `Ok(None)` when it names none.
+/// The session id a request names: the `X-Session-Id` header, else the
+/// `session_id` of its body (`from_body`, see [`split_body`]; seed 002),
+/// else the `spaceport_session` cookie (a named id wins over a remembered
+/// one). `Ok(None)` when it names none.
 pub fn from_request(
     headers: &http::HeaderMap,
-    body: &[u8],
+    from_body: Option<String>,
 ) -> Result<Option<String>, InvalidSession> {
     let named = headers
         .get(HEADER)
@@ -70,7 +70,7 @@ pub fn from_request(
                 .map_err(|_| InvalidSession)
         })
         .transpose()?
-        .or_else(|| in_body(body))
+        .or(from_body)
         .or_else(|| cookie(headers));
     match named {
         Some(id) if valid(&id) => Ok(Some(id)),
@@ -90,38 +90,23 @@ fn cookie(headers: &http::HeaderMap) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
-fn in_body(body: &[u8]) -> Option<String> {
-    // Only a JSON object that has the field: anything else is the component's
-    // to judge (and to answer 400/422 for).
-    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-    if *first != b'{' {
-        return None;
-    }
-    #[derive(serde::Deserialize)]
-    struct WithSession {
-        session_id: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<WithSession>(body)
-        .ok()?
-        .session_id?
-    {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Null => None,
-        // A number or the like: stands for itself, and fails validation if odd.
-        other => Some(other.to_string()),
-    }
-}
-
-/// `body` without its `session_id` field, when it is a JSON object that has
-/// one: the credential stays with the host. `None`: leave the body as it is.
-pub fn without_session_field(body: &[u8]) -> Option<Vec<u8>> {
+/// A JSON object body that has a `session_id` field, split into that id
+/// (`None` for `null`) and the body without it, so the credential stays with
+/// the host. `None` for any other body: the component's to judge (and to
+/// answer 400/422 for).
+pub fn split_body(body: &[u8]) -> Option<(Option<String>, Vec<u8>)> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first != b'{' {
         return None;
     }
     let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
-    map.remove("session_id")?;
-    serde_json::to_vec(&map).ok()
+    let named = match map.remove("session_id")? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        // A number or the like: stands for itself, and fails validation if odd.
+        other => Some(other.to_string()),
+    };
+    Some((named, serde_json::to_vec(&map).ok()?))
 }
 
 /// Whether a component's `Set-Cookie` value would set the session cookie
@@ -144,6 +129,11 @@ pub fn set_cookie(id: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The id named by the body, as the server reads it.
+    fn named(body: &[u8]) -> Option<String> {
+        split_body(body).and_then(|(id, _)| id)
+    }
+
     #[test]
     fn header_then_body_then_cookie() {
         let mut h = http::HeaderMap::new();
@@ -153,34 +143,37 @@ mod tests {
         );
         let body = br#"{"session_id":"from-body","question":"q"}"#;
         assert_eq!(
-            from_request(&h, body).unwrap().as_deref(),
+            from_request(&h, named(body)).unwrap().as_deref(),
             Some("from-body")
         );
         assert_eq!(
-            from_request(&h, b"{}").unwrap().as_deref(),
+            from_request(&h, named(b"{}")).unwrap().as_deref(),
             Some("from-cookie")
         );
         h.insert(HEADER, "from-header".parse().unwrap());
         assert_eq!(
-            from_request(&h, body).unwrap().as_deref(),
+            from_request(&h, named(body)).unwrap().as_deref(),
             Some("from-header")
         );
         let empty = http::HeaderMap::new();
         assert_eq!(
-            from_request(&empty, body).unwrap().as_deref(),
+            from_request(&empty, named(body)).unwrap().as_deref(),
             Some("from-body")
         );
-        assert_eq!(from_request(&empty, b"not json").unwrap(), None);
-        assert_eq!(from_request(&empty, br#"{"question":"q"}"#).unwrap(), None);
+        assert_eq!(from_request(&empty, named(b"not json")).unwrap(), None);
+        assert_eq!(
+            from_request(&empty, named(br#"{"question":"q"}"#)).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn odd_ids_are_refused() {
         let empty = http::HeaderMap::new();
-        assert!(from_request(&empty, br#"{"session_id":"a b"}"#).is_err());
-        assert!(from_request(&empty, br#"{"session_id":""}"#).is_err());
+        assert!(from_request(&empty, named(br#"{"session_id":"a b"}"#)).is_err());
+        assert!(from_request(&empty, named(br#"{"session_id":""}"#)).is_err());
         let long = format!(r#"{{"session_id":"{}"}}"#, "x".repeat(129));
-        assert!(from_request(&empty, long.as_bytes()).is_err());
+        assert!(from_request(&empty, named(long.as_bytes())).is_err());
     }
 
     #[test]
@@ -200,13 +193,14 @@ mod tests {
 
     #[test]
     fn the_body_loses_only_its_session_field() {
-        let out = without_session_field(br#"{"session_id":"s","question":"q"}"#).unwrap();
+        let (id, rest) = split_body(br#"{"session_id":"s","question":"q"}"#).unwrap();
+        assert_eq!(id.as_deref(), Some("s"));
         assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(&rest).unwrap(),
             serde_json::json!({"question": "q"})
         );
-        assert!(without_session_field(br#"{"question":"q"}"#).is_none());
-        assert!(without_session_field(b"not json").is_none());
+        assert!(split_body(br#"{"question":"q"}"#).is_none());
+        assert!(split_body(b"not json").is_none());
         assert!(sets_session_cookie("spaceport_session=x; Path=/api"));
         assert!(!sets_session_cookie("theme=dark"));
     }

@@ -252,6 +252,14 @@ pub async fn get_json(url: String, token: Option<&str>) -> serde_json::Value {
         .expect("JSON body")
 }
 
+/// A 429 `rate_limited` JSON answer with `Retry-After`.
+pub async fn assert_rate_limited(resp: reqwest::Response) {
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -8,6 +8,7 @@ use super::bindings::sql::{
 use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
 use crate::services::db::{self, Database, QueryLimits, Rows, SqlError, Value};
+use crate::services::metrics::statement_kind;
 use crate::services::status::StatusBoard;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -279,12 +280,13 @@ impl Host for View<'_> {
     ) -> Result<QueryResult, WitError> {
         let limits = self.state.limits;
         let start = Instant::now();
+        let kind = statement_kind(&statement);
         let rows = self
             .database(&db)?
             .query(&statement, &from_wit(params), &limits)
-            .instrument(sql_span(&db, &statement))
+            .instrument(sql_span(&db, kind))
             .await;
-        record(&db, &statement, start, &rows);
+        record(&db, kind, start, &rows);
         Ok(to_wit(self.seen(rows)?))
     }
 
@@ -296,12 +298,13 @@ impl Host for View<'_> {
     ) -> Result<u64, WitError> {
         let limits = self.state.limits;
         let start = Instant::now();
+        let kind = statement_kind(&statement);
         let done = self
             .database(&db)?
             .execute(&statement, &from_wit(params), &limits)
-            .instrument(sql_span(&db, &statement))
+            .instrument(sql_span(&db, kind))
             .await;
-        record(&db, &statement, start, &done);
+        record(&db, kind, start, &done);
         Ok(self.seen(done)?)
     }
 
@@ -332,13 +335,14 @@ impl HostTransaction for View<'_> {
     ) -> Result<QueryResult, WitError> {
         let limits = self.state.limits;
         let start = Instant::now();
+        let kind = statement_kind(&statement);
         let db = self.database_of(&tx);
         let rows = self
             .transaction(&tx)?
             .query(&statement, &from_wit(params), &limits)
-            .instrument(sql_span(&db, &statement))
+            .instrument(sql_span(&db, kind))
             .await;
-        record(&db, &statement, start, &rows);
+        record(&db, kind, start, &rows);
         Ok(to_wit(rows?))
     }
 
@@ -350,13 +354,14 @@ impl HostTransaction for View<'_> {
     ) -> Result<u64, WitError> {
         let limits = self.state.limits;
         let start = Instant::now();
+        let kind = statement_kind(&statement);
         let db = self.database_of(&tx);
         let done = self
             .transaction(&tx)?
             .execute(&statement, &from_wit(params), &limits)
-            .instrument(sql_span(&db, &statement))
+            .instrument(sql_span(&db, kind))
             .await;
-        record(&db, &statement, start, &done);
+        record(&db, kind, start, &done);
         Ok(done?)
     }
 
@@ -432,7 +437,12 @@ impl From<SqlError> for WitError {
 
 /// One statement in the metrics: its database (a manifest name), its kind
 /// (never its text), its outcome and time.
-fn record<T>(database: &str, statement: &str, start: Instant, result: &Result<T, SqlError>) {
+fn record<T>(
+    database: &str,
+    statement: &'static str,
+    start: Instant,
+    result: &Result<T, SqlError>,
+) {
     let outcome = result.as_ref().map_or_else(SqlError::kind, |_| "ok");
     crate::services::metrics::METRICS.sql_statement(
         database,
@@ -443,10 +453,6 @@ fn record<T>(database: &str, statement: &str, start: Instant, result: &Result<T,
 }
 
 /// A statement's span: its database and kind, never its text or parameters.
-fn sql_span(database: &str, statement: &str) -> tracing::Span {
-    tracing::info_span!(
-        "sql",
-        db.namespace = database,
-        db.operation.name = crate::services::metrics::statement_kind(statement),
-    )
+fn sql_span(database: &str, kind: &'static str) -> tracing::Span {
+    tracing::info_span!("sql", db.namespace = database, db.operation.name = kind)
 }
