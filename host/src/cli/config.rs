@@ -181,6 +181,7 @@ impl HostConfig {
             sessions_per_user: usize::try_from(self.mcp_sessions_per_user).unwrap_or(usize::MAX),
             session_idle: std::time::Duration::from_secs(self.mcp_session_idle_secs),
             allowed_hosts,
+            max_body_bytes: self.max_body_bytes,
         }
     }
 

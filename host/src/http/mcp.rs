@@ -55,6 +55,8 @@ pub struct McpConfig {
     pub session_idle: Duration,
     /// `Host` header values accepted (names, without port); empty: any.
     pub allowed_hosts: Vec<String>,
+    /// The largest request body (413 beyond), as on every other route.
+    pub max_body_bytes: usize,
 }
 
 /// What every session's handler shares.
@@ -97,6 +99,8 @@ impl Mcp {
         let sessions = Arc::new(sessions);
         let mut service_config = StreamableHttpServerConfig::default()
             .with_sse_keep_alive(Some(Duration::from_secs(15)))
+            // The host's body limit, not rmcp's own 4 MiB default.
+            .with_max_request_body_bytes(config.max_body_bytes)
             // The host checks Origin itself, with ALLOWED_ORIGINS' patterns.
             .disable_allowed_origins();
         service_config = if config.allowed_hosts.is_empty() {

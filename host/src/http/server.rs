@@ -416,7 +416,7 @@ impl Server {
         };
         // The session credential never reaches a component, on any route (a
         // browser sends the cookie to every /api path).
-        strip_session(&mut parts.headers);
+        sessions::strip(&mut parts.headers);
         // The component gets the buffered body with its exact length (chunked
         // framing is gone by now), so it can skip reading an empty one.
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -469,7 +469,7 @@ impl Server {
         };
         // Only the host sets sessions: a component cannot plant one (a
         // session id an attacker knows) in the user's browser.
-        scrub_session(resp.headers_mut());
+        sessions::scrub_answer(resp.headers_mut());
         // A minted session goes back to the client, for its next request.
         if let Some(id) = minted {
             let headers = resp.headers_mut();
@@ -611,42 +611,6 @@ fn llm_refused(refused: Refused, request_id: &str) -> Response<Body> {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
-}
-
-/// The session credential stays with the host: the component knows the
-/// session only by its principal (`anon-…`), never by the id a client could replay.
-fn strip_session(headers: &mut http::HeaderMap) {
-    headers.remove(sessions::HEADER);
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !pair.starts_with(&format!("{}=", sessions::COOKIE)))
-        .map(str::to_string)
-        .collect();
-    headers.remove(header::COOKIE);
-    if let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
-        && !cookies.is_empty()
-    {
-        headers.insert(header::COOKIE, v);
-    }
-}
-
-/// Drop a component's attempts to set the session header or cookie.
-fn scrub_session(headers: &mut http::HeaderMap) {
-    headers.remove(sessions::HEADER);
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter(|v| !v.to_str().is_ok_and(sessions::sets_session_cookie))
-        .cloned()
-        .collect();
-    headers.remove(header::SET_COOKIE);
-    for v in cookies {
-        headers.append(header::SET_COOKIE, v);
-    }
 }
 
 /// Spin-style headers for the component; anything a client sent under our

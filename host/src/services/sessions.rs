@@ -85,9 +85,67 @@ fn cookie(headers: &http::HeaderMap) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_string())
+        .find_map(session_pair)
+        .map(str::to_string)
+}
+
+/// The value of a `name=value` cookie pair if it is the session cookie.
+fn session_pair(pair: &str) -> Option<&str> {
+    let (name, value) = pair.trim().split_once('=')?;
+    (name.trim() == COOKIE).then(|| value.trim())
+}
+
+/// Take the session credential out of a request for a component: the
+/// header, and the session cookie from `Cookie` (the other cookies stay).
+/// Untouched when the request carries neither (the common case).
+pub fn strip(headers: &mut http::HeaderMap) {
+    headers.remove(HEADER);
+    let carries = headers.get_all(http::header::COOKIE).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(';').any(|p| session_pair(p).is_some()))
+    });
+    if !carries {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && session_pair(p).is_none())
+        .map(str::to_string)
+        .collect();
+    headers.remove(http::header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = http::HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(http::header::COOKIE, v);
+    }
+}
+
+/// Take out of a component's answer any attempt to set the session (header
+/// or cookie): a component may not plant a session id it knows.
+pub fn scrub_answer(headers: &mut http::HeaderMap) {
+    headers.remove(HEADER);
+    let planted = |v: &http::HeaderValue| v.to_str().is_ok_and(sets_session_cookie);
+    if !headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .any(planted)
+    {
+        return;
+    }
+    let kept: Vec<http::HeaderValue> = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter(|v| !planted(v))
+        .cloned()
+        .collect();
+    headers.remove(http::header::SET_COOKIE);
+    for v in kept {
+        headers.append(http::header::SET_COOKIE, v);
+    }
 }
 
 /// A JSON object body that has a `session_id` field, split into that id
@@ -111,11 +169,8 @@ pub fn split_body(body: &[u8]) -> Option<(Option<String>, Vec<u8>)> {
 
 /// Whether a component's `Set-Cookie` value would set the session cookie
 /// (a component may not plant a session in a browser).
-pub fn sets_session_cookie(value: &str) -> bool {
-    value
-        .trim_start()
-        .split_once('=')
-        .is_some_and(|(name, _)| name.trim() == COOKIE)
+fn sets_session_cookie(value: &str) -> bool {
+    value.split(';').next().and_then(session_pair).is_some()
 }
 
 /// The `Set-Cookie` value that hands a minted id to a browser. `SameSite=None;
@@ -203,5 +258,20 @@ mod tests {
         assert!(split_body(b"not json").is_none());
         assert!(sets_session_cookie("spaceport_session=x; Path=/api"));
         assert!(!sets_session_cookie("theme=dark"));
+        let mut h = http::HeaderMap::new();
+        h.insert("cookie", "theme=dark; spaceport_session=s".parse().unwrap());
+        h.insert(HEADER, "s".parse().unwrap());
+        strip(&mut h);
+        assert_eq!(h["cookie"], "theme=dark");
+        assert!(!h.contains_key(HEADER));
+        let mut answer = http::HeaderMap::new();
+        answer.append(
+            "set-cookie",
+            "spaceport_session=planted; Path=/api".parse().unwrap(),
+        );
+        answer.append("set-cookie", "theme=light".parse().unwrap());
+        scrub_answer(&mut answer);
+        let left: Vec<_> = answer.get_all("set-cookie").iter().collect();
+        assert_eq!(left, ["theme=light"]);
     }
 }
