@@ -90,6 +90,11 @@ async fn counters_match_what_happened_and_labels_stay_bounded() {
             r#"spaceport_http_request_duration_seconds_count{component="health"}"#,
             3.0,
         ),
+        // Each of those requests was one instance, gone by now.
+        (
+            r#"spaceport_instance_duration_seconds_count{component="health"}"#,
+            3.0,
+        ),
         ("spaceport_instance_slots_in_use ", 0.0),
     ];
     for (line, want) in exact {
@@ -243,6 +248,41 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
     ];
     for (line, want) in exact {
         assert_eq!(value(&m, line), Some(want), "{line} in\n{m}");
+    }
+    // Each of the tasks database's statements waited for a connection once;
+    // between requests none is in use, and the pool says how many it allows.
+    let statements: f64 = m
+        .lines()
+        .filter(|l| l.starts_with(r#"spaceport_sql_statements_total{database="tasks","#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(statements >= 1.0, "{m}");
+    assert_eq!(
+        value(
+            &m,
+            r#"spaceport_db_pool_wait_seconds_count{database="tasks"}"#
+        ),
+        Some(statements),
+        "{m}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"spaceport_db_pool_connections{database="tasks",state="in_use"}"#
+        ),
+        Some(0.0),
+        "{m}"
+    );
+    // The host's pool is also used by its health check, at any moment.
+    for database in ["tasks", "host"] {
+        assert!(
+            value(
+                &m,
+                &format!(r#"spaceport_db_pool_max_connections{{database="{database}"}}"#)
+            )
+            .is_some_and(|max| max >= 1.0),
+            "{m}"
+        );
     }
     // Every metric the Grafana dashboard queries is one the host serves.
     let dashboard = std::fs::read_to_string(

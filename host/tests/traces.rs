@@ -94,10 +94,16 @@ fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn attr_str(span: &Value, key: &str) -> String {
+    // OTLP/JSON writes 64-bit integers as strings; accept a number too.
     attr(span, key)
-        .and_then(|v| v["stringValue"].as_str().or_else(|| v["intValue"].as_str()))
+        .and_then(|v| {
+            v["stringValue"]
+                .as_str()
+                .or_else(|| v["intValue"].as_str())
+                .map(str::to_string)
+                .or_else(|| v["intValue"].as_i64().map(|i| i.to_string()))
+        })
         .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,4 +264,115 @@ async fn without_an_endpoint_nothing_is_traced_or_propagated() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(double.received()[0].traceparent, None);
+}
+
+/// An HTTP server that answers 204 and keeps each request's `traceparent`.
+async fn upstream() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let kept = kept.clone();
+                        async move {
+                            kept.lock().unwrap().push(
+                                req.headers()
+                                    .get("traceparent")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_string),
+                            );
+                            let mut resp = hyper::Response::new(Full::new(Bytes::new()));
+                            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_components_outbound_request_is_a_client_span_in_the_callers_trace() {
+    let collector = Collector::start().await;
+    let (addr, seen) = upstream().await;
+    let app = common::App::new(&format!(
+        r#"
+spaceport_manifest_version = 1
+[application]
+name = "outbound"
+[[trigger.http]]
+route = "/granted/..."
+component = "granted"
+[component.granted]
+source = "{fault}"
+context = true
+allowed_outbound_hosts = ["http://{addr}"]
+"#,
+        fault = common::wasm("fault").display()
+    ));
+    let host = common::Host::start_with(
+        &app,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let body: Value = common::client()
+        .get(host.url(&format!(
+            "/granted/outbound?url=http://{addr}/private/path?secret=1"
+        )))
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], 204, "{body}");
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let tp = sent[0].as_deref().expect("traceparent to the upstream");
+    assert!(tp.starts_with(&format!("00-{TRACE}-")), "{tp}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans = collector.spans();
+        if spans.iter().any(|s| s["name"] == "outbound")
+            && spans.iter().any(|s| s["name"] == "request")
+        {
+            break spans;
+        }
+        assert!(Instant::now() < deadline, "spans so far: {spans:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let outbound = spans.iter().find(|s| s["name"] == "outbound").unwrap();
+    let component = spans.iter().find(|s| s["name"] == "component").unwrap();
+    assert_eq!(outbound["traceId"], TRACE);
+    assert_eq!(outbound["parentSpanId"], component["spanId"]);
+    // The upstream's parent is the client span itself.
+    assert_eq!(tp.split('-').nth(2), outbound["spanId"].as_str());
+    assert_eq!(attr_str(outbound, "http.request.method"), "GET");
+    assert_eq!(attr_str(outbound, "http.response.status_code"), "204");
+    assert_eq!(
+        attr_str(outbound, "server.port"),
+        addr.rsplit(':').next().unwrap()
+    );
+    // Never the path or the query.
+    let all = serde_json::to_string(&spans).unwrap();
+    assert!(
+        !all.contains("/private/path") && !all.contains("secret=1"),
+        "{all}"
+    );
 }

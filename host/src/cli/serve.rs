@@ -12,7 +12,7 @@ use crate::http::builtin::Builtins;
 use crate::http::server::{self, Server};
 use crate::manifest::Manifest;
 use crate::sandbox::capabilities::llm::ClientBackend;
-use crate::sandbox::capabilities::sql::{RowLimits, SqlBackend, SqlTransaction};
+use crate::sandbox::capabilities::sql::{PooledDatabase, RowLimits, SqlBackend, SqlTransaction};
 use crate::sandbox::capabilities::{Capabilities, HostServices};
 use crate::sandbox::runtime::Runtime;
 use crate::services::auth::Auth;
@@ -69,7 +69,10 @@ async fn serve(
         databases: databases
             .named
             .iter()
-            .map(|(name, db)| (name.clone(), Arc::new(db.clone()) as Arc<dyn SqlBackend>))
+            .map(|(name, db)| {
+                let db: Arc<dyn SqlBackend> = Arc::new(PooledDatabase::new(name, db.clone()));
+                (name.clone(), db)
+            })
             .collect(),
         sql_limits: RowLimits {
             max_rows: config.db.max_rows,
@@ -79,6 +82,10 @@ async fn serve(
         vectors: open_vectors(&config, &databases.host, &status)?,
     };
     let db = databases.host.clone();
+    crate::services::metrics::METRICS.watch_pool("host", db.clone());
+    for (name, pool) in &databases.named {
+        crate::services::metrics::METRICS.watch_pool(name, pool.clone());
+    }
     watch_statements(
         Arc::new(databases),
         Duration::from_millis(config.db.statement_timeout_ms),
@@ -135,15 +142,18 @@ async fn serve(
         config.llm_rate_per_minute,
         config.llm_concurrent_per_user,
     ));
+    // ALLOWED_ORIGINS as /mcp's Origin check and the session cookie's rule read them.
+    let origin_rules = crate::http::cors::Origins::new(&origins);
     let mcp = config.mcp.then(|| {
         crate::http::mcp::Mcp::new(
             &config.mcp(),
             registry.clone(),
             llm_limits.clone(),
-            crate::http::cors::Origins::new(&origins),
+            origin_rules.clone(),
         )
     });
     let server = Arc::new(Server {
+        session_origins: origin_rules,
         registry,
         max_body_bytes: config.max_body_bytes,
         body_timeout: Duration::from_secs(config.body_timeout_secs),
@@ -354,14 +364,27 @@ fn open_vectors(
         .map(str::trim)
         .filter(|u| !u.is_empty())
     else {
+        if config.qdrant.qdrant_collection.is_some()
+            || config.qdrant.qdrant_collection_name.is_some()
+        {
+            tracing::warn!(
+                "QDRANT_COLLECTION is set without QDRANT_URL: ignored (the embedded store is used)"
+            );
+        }
         return Ok(Arc::new(SqlVectors::new(
             host_db.clone(),
             config.qdrant.vectors_max_mb << 20,
+            config.qdrant.vectors_cache_mb << 20,
         )));
     };
     let qdrant =
         Arc::new(Qdrant::new(&config.qdrant, url).map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?);
-    tracing::info!(prefix = %config.qdrant.qdrant_prefix, "vector store: Qdrant");
+    tracing::info!(
+        prefix = %config.qdrant.qdrant_prefix,
+        existing = qdrant.existing_collection().unwrap_or("-"),
+        grant = %config.qdrant.qdrant_collection_grant,
+        "vector store: Qdrant"
+    );
     status.report("vectors", DepState::Starting, Some("Qdrant".into()));
     let (probe, status) = (qdrant.clone(), status.clone());
     tokio::spawn(async move {

@@ -73,7 +73,8 @@ impl SqlBackend for CaseDatabase {
         limits: &QueryLimits,
     ) -> Result<Rows, SqlError> {
         let db = self.current(statement, params)?;
-        SqlBackend::query(&db, statement, params, limits).await
+        db.query_limited(statement, params, limits, &mut Duration::default())
+            .await
     }
 
     async fn execute(
@@ -83,12 +84,16 @@ impl SqlBackend for CaseDatabase {
         limits: &QueryLimits,
     ) -> Result<u64, SqlError> {
         let db = self.current(statement, params)?;
-        SqlBackend::execute(&db, statement, params, limits).await
+        db.execute_limited(statement, params, limits.deadline, &mut Duration::default())
+            .await
     }
 
     async fn begin(&self, limits: &QueryLimits) -> Result<Box<dyn SqlTransaction>, SqlError> {
         let db = self.current("BEGIN", &[])?;
-        let inner = SqlBackend::begin(&db, limits).await?;
+        let inner: Box<dyn SqlTransaction> = Box::new(
+            db.begin_limited(limits.deadline, &mut Duration::default())
+                .await?,
+        );
         Ok(Box::new(RecordedTransaction {
             name: self.name.clone(),
             state: self.state.clone(),

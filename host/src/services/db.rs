@@ -156,6 +156,15 @@ pub enum Database {
     Sqlite(SqlitePool),
 }
 
+/// A pool's connections as of now.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    /// Open connections, in use or idle.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// A transaction holding one pooled connection until it ends.
 pub enum Transaction {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
@@ -270,6 +279,8 @@ mod authorizer {
         "index_info",
         "index_xinfo",
         "foreign_key_list",
+        // Read by SQLite's own FTS5 tables (is the index current?); it cannot be set.
+        "data_version",
     ];
 
     /// SQL functions that reach outside the file (or the process).
@@ -368,16 +379,18 @@ impl Database {
         })
     }
 
-    /// [`Self::query`] within `limits`.
+    /// [`Self::query`] within `limits`; `waited` gets the time spent waiting
+    /// for a pooled connection.
     pub async fn query_limited(
         &self,
         sql: &str,
         params: &[Value],
         limits: &QueryLimits,
+        waited: &mut Duration,
     ) -> Result<Rows, SqlError> {
         match self {
             Database::Postgres(p) => {
-                let mut conn = p.acquire().await?;
+                let mut conn = timed(p.acquire(), waited).await?;
                 let result = {
                     let stream = pg_bind(sqlx::query(sql), params).fetch(&mut *conn);
                     within(limits.deadline, collect_stream(stream, pg_value, limits)).await
@@ -391,7 +404,7 @@ impl Database {
                 result
             }
             Database::Sqlite(p) => {
-                let mut conn = p.acquire().await?;
+                let mut conn = timed(p.acquire(), waited).await?;
                 arm(&mut conn, limits.deadline).await?;
                 let stream = sqlite_bind(sqlx::query(sql), params).fetch(&mut *conn);
                 within(
@@ -403,16 +416,17 @@ impl Database {
         }
     }
 
-    /// [`Self::execute`] within `deadline`.
+    /// [`Self::execute`] within `deadline`; `waited` as for [`Self::query_limited`].
     pub async fn execute_limited(
         &self,
         sql: &str,
         params: &[Value],
         deadline: Option<Instant>,
+        waited: &mut Duration,
     ) -> Result<u64, SqlError> {
         match self {
             Database::Postgres(p) => {
-                let mut conn = p.acquire().await?;
+                let mut conn = timed(p.acquire(), waited).await?;
                 let result = within(deadline, async {
                     Ok(pg_bind(sqlx::query(sql), params)
                         .execute(&mut *conn)
@@ -426,7 +440,7 @@ impl Database {
                 result
             }
             Database::Sqlite(p) => {
-                let mut conn = p.acquire().await?;
+                let mut conn = timed(p.acquire(), waited).await?;
                 arm(&mut conn, deadline).await?;
                 within(deadline, async {
                     Ok(sqlite_bind(sqlx::query(sql), params)
@@ -439,17 +453,35 @@ impl Database {
         }
     }
 
-    /// [`Self::begin`], its statements stopped at `deadline`.
-    pub async fn begin_limited(&self, deadline: Option<Instant>) -> Result<Transaction, SqlError> {
+    /// [`Self::begin`], its statements stopped at `deadline`; `waited` as for
+    /// [`Self::query_limited`] (the wait and the `BEGIN`).
+    pub async fn begin_limited(
+        &self,
+        deadline: Option<Instant>,
+        waited: &mut Duration,
+    ) -> Result<Transaction, SqlError> {
         match self {
             Database::Postgres(p) => Ok(Transaction::Postgres(
-                within(deadline, async { Ok(p.begin().await?) }).await?,
+                within(deadline, timed(async { Ok(p.begin().await?) }, waited)).await?,
             )),
             Database::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = timed(p.begin(), waited).await?;
                 arm(&mut tx, deadline).await?;
                 Ok(Transaction::Sqlite(tx))
             }
+        }
+    }
+
+    /// How many connections are open, idle, and allowed.
+    pub fn pool_state(&self) -> PoolState {
+        let (size, idle, max) = match self {
+            Database::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Database::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolState {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
         }
     }
 
@@ -693,6 +725,14 @@ async fn arm(conn: &mut sqlx::SqliteConnection, deadline: Option<Instant>) -> Re
         None => handle.remove_progress_handler(),
     }
     Ok(())
+}
+
+/// `fut`, its time added to `waited`.
+async fn timed<T>(fut: impl Future<Output = T>, waited: &mut Duration) -> T {
+    let start = Instant::now();
+    let out = fut.await;
+    *waited += start.elapsed();
+    out
 }
 
 /// `fut`, or [`SqlError::Timeout`] at `deadline`.

@@ -77,6 +77,12 @@ struct DatabaseLabel {
     database: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    database: String,
+    state: &'static str,
+}
+
 /// Every metric the host keeps.
 pub struct Metrics {
     /// `SPACEPORT_METRICS=false` turns the per-request bookkeeping off.
@@ -98,6 +104,12 @@ pub struct Metrics {
     mcp_sessions: Gauge,
     instances_in_use: Gauge,
     instances_capacity: Gauge,
+    pool_wait: Family<DatabaseLabel, Histogram>,
+    instance_lifetime: Family<ComponentLabel, Histogram>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_max: Family<DatabaseLabel, Gauge>,
+    /// The pools whose state `/metrics` reads at each scrape, by label.
+    pools: std::sync::Mutex<Vec<(String, crate::services::db::Database)>>,
 }
 
 /// The process's metrics (one host per process).
@@ -225,6 +237,36 @@ impl Metrics {
             "Component instances the host allows at once",
             instances_capacity.clone(),
         );
+        let pool_wait = Family::<DatabaseLabel, Histogram>::new_with_constructor(|| {
+            // 10 µs to ~5 s (the pool gives up at SPACEPORT_DB_ACQUIRE_TIMEOUT_MS).
+            Histogram::new(exponential_buckets(0.000_01, 2.5, 15))
+        });
+        registry.register(
+            "spaceport_db_pool_wait_seconds",
+            "Time a component's statement waited for a pooled connection, by database",
+            pool_wait.clone(),
+        );
+        let instance_lifetime = Family::<ComponentLabel, Histogram>::new_with_constructor(|| {
+            // 0.1 ms to ~30 min (a long SSE stream).
+            Histogram::new(exponential_buckets(0.000_1, 3.0, 15))
+        });
+        registry.register(
+            "spaceport_instance_duration_seconds",
+            "How long component instances lived, by component: from instantiation until the answer's body ended (streams included) or the instance was stopped",
+            instance_lifetime.clone(),
+        );
+        let pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "spaceport_db_pool_connections",
+            "Pooled connections open now, by database (`host` for the host's own) and state (`in_use`, `idle`)",
+            pool_connections.clone(),
+        );
+        let pool_max = Family::<DatabaseLabel, Gauge>::default();
+        registry.register(
+            "spaceport_db_pool_max_connections",
+            "Connections a database's pool may open",
+            pool_max.clone(),
+        );
         Self {
             enabled: std::sync::atomic::AtomicBool::new(true),
             registry,
@@ -244,7 +286,44 @@ impl Metrics {
             mcp_sessions,
             instances_in_use,
             instances_capacity,
+            pool_wait,
+            instance_lifetime,
+            pool_connections,
+            pool_max,
+            pools: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Report `db`'s pool as `database` at each scrape (set once at start).
+    pub fn watch_pool(&self, database: &str, db: crate::services::db::Database) {
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((database.to_string(), db));
+    }
+
+    /// An instance of `component` lived `seconds`.
+    pub fn instance_lifetime(&self, component: &str, seconds: f64) {
+        if !self.enabled() {
+            return;
+        }
+        self.instance_lifetime
+            .get_or_create(&ComponentLabel {
+                component: component.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// A component statement waited `seconds` for a connection of `database`.
+    pub fn pool_wait(&self, database: &str, seconds: f64) {
+        if !self.enabled() {
+            return;
+        }
+        self.pool_wait
+            .get_or_create(&DatabaseLabel {
+                database: database.to_string(),
+            })
+            .observe(seconds);
     }
 
     /// Keep (or stop keeping) metrics; set once at start.
@@ -428,6 +507,29 @@ impl Metrics {
             .set(i64::try_from(slots.0).unwrap_or(i64::MAX));
         self.instances_capacity
             .set(i64::try_from(slots.1).unwrap_or(i64::MAX));
+        for (database, db) in self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let pool = db.pool_state();
+            let label = |state| PoolLabels {
+                database: database.clone(),
+                state,
+            };
+            self.pool_connections
+                .get_or_create(&label("in_use"))
+                .set(i64::from(pool.size.saturating_sub(pool.idle)));
+            self.pool_connections
+                .get_or_create(&label("idle"))
+                .set(i64::from(pool.idle));
+            self.pool_max
+                .get_or_create(&DatabaseLabel {
+                    database: database.clone(),
+                })
+                .set(i64::from(pool.max));
+        }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "metrics: encoding failed");

@@ -14,6 +14,7 @@ use super::vectors::{Distance, Filter, Hit, Point, Query, VectorError, VectorSto
 use serde_json::{Map, Value as Json, json};
 use sha2::Digest;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Payload key holding the component's own point id.
 pub const ID_KEY: &str = "_spaceport_id";
@@ -44,6 +45,33 @@ pub struct QdrantConfig {
     #[arg(long = "vectors-max-mb", env = "SPACEPORT_VECTORS_MAX_MB", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub vectors_max_mb: u64,
+    /// The embedded store's collections kept decoded in memory between
+    /// searches, all together, in MiB (0: read every search from the database).
+    #[arg(
+        long = "vectors-cache-mb",
+        env = "SPACEPORT_VECTORS_CACHE_MB",
+        default_value_t = 256
+    )]
+    pub vectors_cache_mb: u64,
+    /// An existing, populated collection (seeds 002/003 name it in
+    /// `QDRANT_COLLECTION` or `QDRANT_COLLECTION_NAME`), reached by the grant
+    /// `QDRANT_COLLECTION_GRANT` under its own name (no prefix).
+    #[arg(long = "qdrant-collection", env = "QDRANT_COLLECTION")]
+    pub qdrant_collection: Option<String>,
+    #[arg(long = "qdrant-collection-name", env = "QDRANT_COLLECTION_NAME")]
+    pub qdrant_collection_name: Option<String>,
+    /// The grant name that reaches the existing collection (`vectors = ["library"]`).
+    #[arg(
+        long = "qdrant-collection-grant",
+        env = "QDRANT_COLLECTION_GRANT",
+        default_value = "library"
+    )]
+    pub qdrant_collection_grant: String,
+    /// Whether components may only read the existing collection (the default:
+    /// it was filled by someone else's pipeline).
+    #[arg(long = "qdrant-collection-read-only", env = "QDRANT_COLLECTION_READ_ONLY",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub qdrant_collection_read_only: bool,
     /// Seconds one Qdrant call may take.
     #[arg(
         long = "qdrant-timeout-secs",
@@ -58,6 +86,8 @@ pub struct Qdrant {
     base: String,
     api_key: Option<String>,
     prefix: String,
+    /// The existing collection: (grant name, Qdrant name, read-only).
+    existing: Option<(String, String, bool)>,
 }
 
 impl Qdrant {
@@ -73,6 +103,19 @@ impl Qdrant {
             base,
             api_key: config.qdrant_api_key.clone().filter(|k| !k.is_empty()),
             prefix: config.qdrant_prefix.clone(),
+            existing: config
+                .qdrant_collection
+                .as_deref()
+                .or(config.qdrant_collection_name.as_deref())
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    (
+                        config.qdrant_collection_grant.clone(),
+                        name.to_string(),
+                        config.qdrant_collection_read_only,
+                    )
+                }),
         })
     }
 
@@ -84,11 +127,20 @@ impl Qdrant {
             .send()
             .await
             .map_err(|e| unavailable("health check", &e.to_string()))?;
-        if resp.status().is_success() {
-            Ok(started.elapsed())
-        } else {
-            Err(unavailable("health check", resp.status().as_str()))
+        if !resp.status().is_success() {
+            return Err(unavailable("health check", resp.status().as_str()));
         }
+        // A configured collection that is not there is as good as Qdrant down:
+        // every search of it would fail.
+        if let Some((grant, name, _)) = &self.existing {
+            self.call(reqwest::Method::GET, grant, "", None)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(collection = %name, error = %e, "qdrant: the configured collection is not usable");
+                    VectorError::Unavailable
+                })?;
+        }
+        Ok(started.elapsed())
     }
 
     fn with_key(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -103,10 +155,32 @@ impl Qdrant {
     }
 
     fn url(&self, collection: &str, rest: &str) -> String {
-        format!(
-            "{}/collections/{}{collection}{rest}",
-            self.base, self.prefix
-        )
+        match &self.existing {
+            Some((grant, name, _)) if grant == collection => {
+                format!("{}/collections/{name}{rest}", self.base)
+            }
+            _ => format!(
+                "{}/collections/{}{collection}{rest}",
+                self.base, self.prefix
+            ),
+        }
+    }
+
+    /// The existing collection's Qdrant name, if one is configured.
+    pub fn existing_collection(&self) -> Option<&str> {
+        self.existing.as_ref().map(|(_, name, _)| name.as_str())
+    }
+
+    /// Refuse a write to the existing collection when it is read-only.
+    fn writable(&self, collection: &str) -> Result<(), VectorError> {
+        match &self.existing {
+            // The Qdrant name stays with the operator: the component knows its grant.
+            Some((grant, _, true)) if grant == collection => Err(VectorError::ReadOnly(format!(
+                "collection `{grant}` is an existing collection the host serves read-only \
+                 (QDRANT_COLLECTION_READ_ONLY=false lets components write to it)"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Send, and unwrap Qdrant's `result` (errors mapped to [`VectorError`]).
@@ -117,12 +191,23 @@ impl Qdrant {
         rest: &str,
         body: Option<Json>,
     ) -> Result<Json, VectorError> {
-        let mut req = self.with_key(self.client.request(method, self.url(collection, rest)));
+        // A client span per call (collection and method, never the body); the
+        // trace goes on to Qdrant from inside it.
+        let span = tracing::info_span!(
+            "vectors",
+            otel.kind = "client",
+            db.system.name = "qdrant",
+            db.collection.name = collection,
+            http.request.method = %method,
+        );
+        let mut req = span
+            .in_scope(|| self.with_key(self.client.request(method, self.url(collection, rest))));
         if let Some(body) = body {
             req = req.json(&body);
         }
         let resp = req
             .send()
+            .instrument(span)
             .await
             .map_err(|e| unavailable(collection, &e.to_string()))?;
         let status = resp.status();
@@ -244,6 +329,7 @@ impl VectorStore for Qdrant {
                 }
             }
             Err(VectorError::NotFound(_)) => {
+                self.writable(name)?;
                 let body = json!({ "vectors": { "size": dimension, "distance": distance_name(distance) } });
                 self.call(reqwest::Method::PUT, name, "", Some(body))
                     .await
@@ -254,6 +340,7 @@ impl VectorStore for Qdrant {
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), VectorError> {
+        self.writable(collection)?;
         let points: Vec<Json> = points
             .into_iter()
             .map(|p| {
@@ -299,6 +386,7 @@ impl VectorStore for Qdrant {
     }
 
     async fn delete_points(&self, collection: &str, ids: &[String]) -> Result<u64, VectorError> {
+        self.writable(collection)?;
         if ids.is_empty() {
             // Still a check that the collection exists.
             return self
@@ -320,6 +408,7 @@ impl VectorStore for Qdrant {
     }
 
     async fn delete_where(&self, collection: &str, filter: &Filter) -> Result<u64, VectorError> {
+        self.writable(collection)?;
         let f = filter.to_qdrant();
         let matching = self.count_filter(collection, Some(f.clone())).await?;
         self.call(

@@ -16,6 +16,13 @@ pub struct State {
     request: Arc<RequestInfo>,
 }
 
+impl State {
+    /// The component this instance runs (for the host's own bookkeeping).
+    pub fn component_id(&self) -> &Arc<str> {
+        &self.request.component_id
+    }
+}
+
 impl Capability for Context {
     type Grant = bool;
     type State = State;

@@ -7,6 +7,7 @@ use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
 use crate::manifest::outbound::{OutboundHost, default_port};
 use std::sync::Arc;
+use tracing::Instrument;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -84,7 +85,7 @@ type SendFuture = Box<
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
@@ -102,13 +103,31 @@ impl WasiHttpHooks for OutboundPolicy {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
-        })
+        // One client span per request (method and server, never the path or
+        // query, which may carry anything), the instance's span its parent;
+        // the trace goes on to the server in `traceparent`.
+        let span = tracing::info_span!(
+            "outbound",
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            server.address = %host,
+            server.port = port,
+            http.response.status_code = tracing::field::Empty,
+        );
+        span.in_scope(|| crate::services::telemetry::inject(request.headers_mut()));
+        Box::new(
+            async move {
+                use http_body_util::BodyExt;
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, options).await?;
+                tracing::Span::current()
+                    .record("http.response.status_code", response.status().as_u16());
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ))
+            }
+            .instrument(span),
+        )
     }
 }

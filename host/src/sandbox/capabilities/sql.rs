@@ -12,7 +12,7 @@ use crate::services::metrics::statement_kind;
 use crate::services::status::StatusBoard;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
@@ -59,15 +59,41 @@ pub trait SqlTransaction: Send + 'static {
     async fn rollback(self: Box<Self>) -> Result<(), SqlError>;
 }
 
+/// One of the host's pools as a component's database: its statements' waits
+/// for a connection go to `spaceport_db_pool_wait_seconds` under its name.
+pub struct PooledDatabase {
+    name: String,
+    db: Database,
+}
+
+impl PooledDatabase {
+    pub fn new(name: &str, db: Database) -> Self {
+        Self {
+            name: name.to_string(),
+            db,
+        }
+    }
+
+    fn waited(&self, waited: Duration) {
+        crate::services::metrics::METRICS.pool_wait(&self.name, waited.as_secs_f64());
+    }
+}
+
 #[async_trait::async_trait]
-impl SqlBackend for Database {
+impl SqlBackend for PooledDatabase {
     async fn query(
         &self,
         statement: &str,
         params: &[Value],
         limits: &QueryLimits,
     ) -> Result<Rows, SqlError> {
-        self.query_limited(statement, params, limits).await
+        let mut waited = Duration::ZERO;
+        let rows = self
+            .db
+            .query_limited(statement, params, limits, &mut waited)
+            .await;
+        self.waited(waited);
+        rows
     }
 
     async fn execute(
@@ -76,12 +102,20 @@ impl SqlBackend for Database {
         params: &[Value],
         limits: &QueryLimits,
     ) -> Result<u64, SqlError> {
-        self.execute_limited(statement, params, limits.deadline)
-            .await
+        let mut waited = Duration::ZERO;
+        let done = self
+            .db
+            .execute_limited(statement, params, limits.deadline, &mut waited)
+            .await;
+        self.waited(waited);
+        done
     }
 
     async fn begin(&self, limits: &QueryLimits) -> Result<Box<dyn SqlTransaction>, SqlError> {
-        Ok(Box::new(self.begin_limited(limits.deadline).await?))
+        let mut waited = Duration::ZERO;
+        let tx = self.db.begin_limited(limits.deadline, &mut waited).await;
+        self.waited(waited);
+        Ok(Box::new(tx?))
     }
 }
 

@@ -74,11 +74,18 @@ where
     F: FnOnce(Store<InstanceState>) -> Fut + Send + 'static,
     Fut: Future<Output = (Store<InstanceState>, wasmtime::Result<R>)> + Send + 'static,
 {
+    // Its lifetime, from here until the task ends or is stopped (a streamed
+    // body included), goes to `spaceport_instance_duration_seconds`.
+    let timer = InstanceTimer {
+        component: store.data().context.component_id().clone(),
+        start: Instant::now(),
+    };
     // The instance runs in the request's span, so its log lines (traps, denied
     // outbound calls, its own output) carry the request id.
     let mut task = Box::pin(
         async move {
             let _permit = permit;
+            let _timer = timer;
             match tokio::time::timeout_at(deadline.into(), run(store)).await {
                 Ok((_, Ok(r))) => Ok(r),
                 Ok((store, Err(e))) => Err(classify(e, store.data().limits.hit(), &limits)),
@@ -99,6 +106,19 @@ where
         Err(_) => InstanceTask::Done(Some(Err(ServeError::Trap(
             "the instance panicked in the host".into(),
         )))),
+    }
+}
+
+/// Records an instance's lifetime when dropped (finished, failed or aborted).
+struct InstanceTimer {
+    component: std::sync::Arc<str>,
+    start: Instant,
+}
+
+impl Drop for InstanceTimer {
+    fn drop(&mut self) {
+        crate::services::metrics::METRICS
+            .instance_lifetime(&self.component, self.start.elapsed().as_secs_f64());
     }
 }
 
