@@ -360,3 +360,81 @@ async fn a_collection_cannot_outgrow_its_cap() {
     );
     assert_eq!(v(&t, batch(60, 4)).await, json!({"ok": 4}));
 }
+
+/// Two replicas on one PostgreSQL database: each keeps a collection decoded
+/// in memory between searches, and a write through one is seen by the
+/// other's next search (every write bumps the collection's version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_sees_the_other_replicas_writes() {
+    let t = TodoHost::start_manifest(Backend::Postgres, &manifest(), &[]).await;
+    let url = t.pg.as_ref().unwrap().url.clone();
+    let other_app = common::App::new(&manifest());
+    let other = common::Host::start_with(
+        &other_app,
+        &[
+            ("JWT_SECRET_KEY", common::JWT_SECRET),
+            ("DATABASE_URL", &url),
+        ],
+    );
+    let here = |body: Value| vectors_at(t.host.url("/fault/vectors"), body);
+    let there = |body: Value| vectors_at(other.url("/fault/vectors"), body);
+    assert_eq!(
+        here(json!({"op": "ensure", "dimension": 3})).await["ok"],
+        json!(null)
+    );
+    let a = json!([{"id": "a", "vector": [1, 0, 0], "payload": {}}]);
+    here(json!({"op": "upsert", "points": a})).await;
+    let query = json!({"op": "search", "vector": [0, 1, 0], "top_k": 1});
+    assert_eq!(ids(&here(query.clone()).await), ["a"]);
+    // Searched twice (the second may be answered from memory): the same.
+    assert_eq!(ids(&here(query.clone()).await), ["a"]);
+
+    let b = json!([{"id": "b", "vector": [0, 1, 0], "payload": {}}]);
+    assert_eq!(there(json!({"op": "upsert", "points": b})).await["ok"], 1);
+    assert_eq!(ids(&here(query.clone()).await), ["b"], "a write elsewhere");
+    there(json!({"op": "delete", "ids": ["b"]})).await;
+    assert_eq!(ids(&here(query.clone()).await), ["a"], "a delete elsewhere");
+    assert_eq!(here(json!({"op": "count"})).await["ok"], 1);
+}
+
+async fn vectors_at(url: String, body: Value) -> Value {
+    common::client()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// With no room to keep collections in memory (`SPACEPORT_VECTORS_CACHE_MB=0`)
+/// every search reads its collection back from the database: the same cases
+/// hold, and searches at once (read one after another, so the store holds
+/// one copy at a time) all get the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_room_to_keep_collections_every_search_reads_them() {
+    let mut t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest(),
+        &[("SPACEPORT_VECTORS_CACHE_MB", "0")],
+    )
+    .await;
+    the_same_cases(&mut t).await;
+    let url = t.host.url("/fault/vectors");
+    let ensure = json!({"op": "ensure", "collection": "notes", "dimension": 3});
+    assert_eq!(vectors_at(url.clone(), ensure).await["ok"], json!(null));
+    let points: Vec<Value> = (0..50)
+        .map(|i| json!({"id": format!("n{i}"), "vector": [1.0, f64::from(i) / 50.0, 0.0], "payload": {}}))
+        .collect();
+    let upsert = json!({"op": "upsert", "collection": "notes", "points": points});
+    assert_eq!(vectors_at(url.clone(), upsert).await["ok"], 50);
+    let query = json!({"op": "search", "collection": "notes", "vector": [1, 0, 0], "top_k": 3});
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| vectors_at(url.clone(), query.clone())))
+            .await;
+    for answer in &answers {
+        assert_eq!(ids(answer), ["n0", "n1", "n2"], "{answer}");
+    }
+}

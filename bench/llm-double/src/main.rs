@@ -3,6 +3,9 @@
 //! - Without `"stream": true`, at once: if the last message is a tool result
 //!   it answers with text, otherwise it calls `list_tasks`. Enough for one
 //!   tool round per chat turn.
+//! - `POST /v1/embeddings`: OpenAI's shape, one `LLM_DOUBLE_EMBEDDING_DIM`-long
+//!   (default 1536) vector per input, derived from the text (not a model:
+//!   what is measured is the host's side of ingest).
 //! - With `"stream": true`, server-sent events in the Chat Completions
 //!   streaming format and no tool calls: a role chunk at once, then one
 //!   `"word "` content chunk every `LLM_DOUBLE_STREAM_INTERVAL_MS` (default
@@ -81,6 +84,7 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(
                 move |req: hyper::Request<hyper::body::Incoming>| async move {
+                    let embeddings = req.uri().path().ends_with("/embeddings");
                     let body = req
                         .into_body()
                         .collect()
@@ -89,7 +93,9 @@ async fn main() -> std::io::Result<()> {
                         .unwrap_or_default();
                     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let n = CALLS.fetch_add(1, Ordering::Relaxed);
-                    let resp = if request["stream"] == true {
+                    let resp = if embeddings {
+                        embed(&request)
+                    } else if request["stream"] == true {
                         streamed(n, &request, shape)
                     } else {
                         whole(n, &request)
@@ -105,6 +111,44 @@ async fn main() -> std::io::Result<()> {
 }
 
 type Reply = hyper::Response<Either<Full<Bytes>, SseBody>>;
+
+/// `/v1/embeddings`: a unit vector per input, its numbers from the text's bytes.
+fn embed(request: &Value) -> Reply {
+    let dim = usize::try_from(env_u64("LLM_DOUBLE_EMBEDDING_DIM", 1536)).unwrap_or(1536);
+    let inputs: Vec<&str> = match &request["input"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default()).collect(),
+        _ => Vec::new(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let len = dim.max(1);
+            let mut v = vec![0f32; len];
+            for (i, b) in text.bytes().enumerate() {
+                v[(i * 31 + usize::from(b)) % len] += 1.0;
+            }
+            let norm = v
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            v.iter_mut().for_each(|x| *x /= norm);
+            json!({"object": "embedding", "index": index, "embedding": v})
+        })
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| t.len() / 4 + 1).sum();
+    let reply = json!({"object": "list", "data": data, "model": request["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+    let mut resp = hyper::Response::new(Either::Left(Full::new(Bytes::from(reply.to_string()))));
+    resp.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
 
 /// The non-streaming answer: a `list_tasks` call, or text after a tool result.
 fn whole(n: u64, request: &Value) -> Reply {

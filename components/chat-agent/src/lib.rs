@@ -307,6 +307,8 @@ fn reply(conversation: i64, outcome: &Outcome) -> Json {
 /// The documents the turn's tool calls returned passages of (a tool result
 /// with `results: [{document_id, title, chunk, score}]`, as `search_documents`
 /// answers), once each and in the order found: the citations of the answer.
+/// A passage from an existing library collection has no `document_id` (null)
+/// and is told apart by its title.
 fn sources(tool_calls: &[Json]) -> Vec<Json> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
@@ -315,12 +317,15 @@ fn sources(tool_calls: &[Json]) -> Vec<Json> {
             continue;
         };
         for r in results {
-            let (Some(document_id), Some(title)) = (r["document_id"].as_i64(), r["title"].as_str())
-            else {
+            let Some(title) = r["title"].as_str() else {
                 continue;
             };
+            let document_id = r["document_id"].as_i64();
+            if document_id.is_none() && !r["document_id"].is_null() {
+                continue;
+            }
             let chunk = r["chunk"].as_i64();
-            if seen.insert((document_id, chunk)) {
+            if seen.insert((document_id, title.to_string(), chunk)) {
                 out.push(json!({
                     "document_id": document_id,
                     "title": title,

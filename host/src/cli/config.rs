@@ -182,6 +182,7 @@ impl HostConfig {
             session_idle: std::time::Duration::from_secs(self.mcp_session_idle_secs),
             allowed_hosts,
             max_body_bytes: self.max_body_bytes,
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
         }
     }
 

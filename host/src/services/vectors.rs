@@ -4,14 +4,16 @@
 //! the embedded one, in the host's own database (the SQLite file, or
 //! PostgreSQL with `DATABASE_URL`), so points survive restarts and every
 //! replica sees the same ones. Search is exact: every point of the collection
-//! that passes the filter is scored, which is what a few tens of thousands of
-//! chunks need; an index (pgvector, Qdrant) is a second backend behind the
+//! that passes the filter is scored, from the collection kept decoded in
+//! memory between searches (see [`Snapshot`]), which is what a few tens of
+//! thousands of chunks need; an index (Qdrant) is a second backend behind the
 //! same trait.
 
 use super::db::{Database, SqlError, Value};
 use serde_json::{Map, Value as Json};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 
 /// How two vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +49,39 @@ impl Distance {
 
     fn score(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
-            Self::Dot => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+            Self::Dot => lanes(a, b, |x, y| x * y),
             Self::Cosine => {
-                let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-                for (x, y) in a.iter().zip(b) {
-                    dot += x * y;
-                    na += x * x;
-                    nb += y * y;
-                }
+                let dot = lanes(a, b, |x, y| x * y);
+                let na = lanes(a, a, |x, y| x * y);
+                let nb = lanes(b, b, |x, y| x * y);
                 if na == 0.0 || nb == 0.0 {
                     0.0
                 } else {
                     dot / (na.sqrt() * nb.sqrt())
                 }
             }
-            Self::Euclid => a
-                .iter()
-                .zip(b)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f32>()
-                .sqrt(),
+            Self::Euclid => lanes(a, b, |x, y| (x - y) * (x - y)).sqrt(),
         }
     }
+}
+
+/// The sum of `f` over pairs of `a` and `b`, in eight independent sums: a
+/// float sum in one chain cannot be vectorised (each add waits for the last),
+/// eight can, which makes exact search several times faster.
+#[inline]
+fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += f(x[i], y[i]);
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| f(*x, *y)).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// One stored vector.
@@ -110,6 +123,9 @@ pub enum VectorError {
     LimitExceeded(String),
     #[error("the vector store is unavailable")]
     Unavailable,
+    /// A collection the operator made read-only (an existing Qdrant collection).
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 impl From<SqlError> for VectorError {
@@ -287,10 +303,11 @@ fn lookup<'a>(payload: &'a Map<String, Json>, key: &[String]) -> Option<&'a Json
     Some(value)
 }
 
-/// The `query.top_k` best of `points` (already filtered) by `distance`, best
-/// first, ties by id; each backend that searches exactly ranks with this.
-pub fn rank(
-    points: impl IntoIterator<Item = (String, Vec<f32>, Map<String, Json>)>,
+/// The `query.top_k` best of `points` (id, vector, payload; already
+/// filtered) by `distance`, best first, ties by id; each backend that
+/// searches exactly ranks with this. Only the points kept are copied.
+pub fn rank<'a>(
+    points: impl IntoIterator<Item = (&'a str, &'a [f32], &'a Map<String, Json>)>,
     query: &Query,
     distance: Distance,
 ) -> Vec<Hit> {
@@ -299,9 +316,9 @@ pub fn rank(
     } else {
         1.0
     };
-    let mut heap = BinaryHeap::with_capacity(query.top_k + 1);
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(query.top_k + 1);
     for (id, vector, payload) in points {
-        let score = distance.score(&query.vector, &vector);
+        let score = distance.score(&query.vector, vector);
         if let Some(t) = query.score_threshold {
             let passes = if distance.higher_is_closer() {
                 score >= t
@@ -312,9 +329,24 @@ pub fn rank(
                 continue;
             }
         }
+        let key = sign * score;
+        // Not better than the worst kept: skip before copying anything.
+        if heap.len() >= query.top_k
+            && heap.peek().is_some_and(|worst| {
+                key.total_cmp(&worst.key)
+                    .then_with(|| id.cmp(worst.hit.id.as_str()))
+                    .is_ge()
+            })
+        {
+            continue;
+        }
         heap.push(Ranked {
-            key: sign * score,
-            hit: Hit { id, score, payload },
+            key,
+            hit: Hit {
+                id: id.to_string(),
+                score,
+                payload: payload.clone(),
+            },
         });
         if heap.len() > query.top_k {
             heap.pop();
@@ -368,37 +400,180 @@ pub struct SqlVectors {
     /// Most vector bytes one collection may hold: exact search reads them all
     /// per query, so this bounds what one search can make the host hold.
     max_bytes: u64,
+    /// Collections held decoded in memory between searches (see [`Snapshot`]).
+    cache: std::sync::Mutex<Cache>,
+    /// One collection is read back from the database at a time: searches of
+    /// the same collection wait for the first one's snapshot instead of each
+    /// decoding a copy, and a collection too large to keep is held by one
+    /// search at a time, so the store's memory stays within the cache plus
+    /// one collection (`SPACEPORT_VECTORS_MAX_MB`) however many search at once.
+    loading: Arc<tokio::sync::Semaphore>,
+}
+
+/// A collection's points as of one `version` of it, decoded: what a search
+/// scans instead of reading and decoding every row again. Shared by every
+/// search running on it (one copy, however many run at once).
+struct Snapshot {
+    version: i64,
+    dimension: usize,
+    ids: Vec<String>,
+    /// `ids.len() × dimension` numbers, point after point.
+    vectors: Vec<f32>,
+    payloads: Vec<Map<String, Json>>,
+    /// Roughly what the parsed payloads hold (a component chooses their size).
+    payload_bytes: usize,
+}
+
+impl Snapshot {
+    /// Roughly what it holds in memory.
+    fn bytes(&self) -> u64 {
+        let ids: usize = self.ids.iter().map(|i| i.len() + 24).sum();
+        (self.vectors.len() * 4 + ids + self.payload_bytes) as u64
+    }
+
+    fn points<'a>(
+        &'a self,
+        filter: Option<&'a Filter>,
+    ) -> impl Iterator<Item = (&'a str, &'a [f32], &'a Map<String, Json>)> + 'a {
+        self.ids
+            .iter()
+            .zip(self.vectors.chunks_exact(self.dimension.max(1)))
+            .zip(&self.payloads)
+            .filter(move |(_, payload)| filter.is_none_or(|f| f.matches(payload)))
+            .map(|((id, vector), payload)| (id.as_str(), vector, payload))
+    }
+}
+
+/// The snapshots kept, least recently used first out, within `max_bytes`.
+#[derive(Default)]
+struct Cache {
+    max_bytes: u64,
+    held: u64,
+    clock: u64,
+    entries: BTreeMap<String, (Arc<Snapshot>, u64)>,
+}
+
+impl Cache {
+    fn get(&mut self, collection: &str, version: i64) -> Option<Arc<Snapshot>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (snapshot, used) = self.entries.get_mut(collection)?;
+        if snapshot.version != version {
+            return None;
+        }
+        *used = clock;
+        Some(snapshot.clone())
+    }
+
+    /// Keep `snapshot` (the least recently used out first); `false` if it
+    /// is larger than the whole cache.
+    fn put(&mut self, collection: &str, snapshot: Arc<Snapshot>) -> bool {
+        if let Some((old, _)) = self.entries.remove(collection) {
+            self.held -= old.bytes();
+        }
+        let bytes = snapshot.bytes();
+        if bytes > self.max_bytes {
+            return false;
+        }
+        while self.held + bytes > self.max_bytes {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(name, _)| name.clone())
+            else {
+                break;
+            };
+            if let Some((old, _)) = self.entries.remove(&oldest) {
+                self.held -= old.bytes();
+            }
+        }
+        self.clock += 1;
+        self.held += bytes;
+        self.entries
+            .insert(collection.to_string(), (snapshot, self.clock));
+        true
+    }
 }
 
 impl SqlVectors {
-    pub fn new(db: Database, max_bytes: u64) -> Self {
-        Self { db, max_bytes }
+    /// `max_bytes`: a collection's cap; `cache_bytes`: the decoded
+    /// collections kept in memory between searches, all together.
+    pub fn new(db: Database, max_bytes: u64, cache_bytes: u64) -> Self {
+        Self {
+            db,
+            max_bytes,
+            cache: std::sync::Mutex::new(Cache {
+                max_bytes: cache_bytes,
+                ..Cache::default()
+            }),
+            loading: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
-    async fn collection(&self, name: &str) -> Result<(u32, Distance), VectorError> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Dimension, distance and version (bumped by every write).
+    async fn collection_version(&self, name: &str) -> Result<(u32, Distance, i64), VectorError> {
         let rows = self
             .db
             .query(
-                "SELECT dimension, distance FROM vector_collections WHERE name = $1",
+                "SELECT dimension, distance, version FROM vector_collections WHERE name = $1",
                 &[Value::Text(name.into())],
             )
             .await?;
         match rows.rows.first().map(|r| r.as_slice()) {
-            Some([Value::Integer(d), Value::Text(dist)]) => {
+            Some(
+                [
+                    Value::Integer(d),
+                    Value::Text(dist),
+                    Value::Integer(version),
+                ],
+            ) => {
                 let distance = Distance::parse(dist).ok_or(VectorError::Unavailable)?;
-                Ok((u32::try_from(*d).unwrap_or(0), distance))
+                Ok((u32::try_from(*d).unwrap_or(0), distance, *version))
             }
             Some(_) => Err(VectorError::Unavailable),
             None => Err(VectorError::NotFound(name.into())),
         }
     }
 
-    /// Every point of `collection` passing `filter`: (id, vector, payload).
-    async fn scan(
+    async fn collection(&self, name: &str) -> Result<(u32, Distance), VectorError> {
+        let (dimension, distance, _) = self.collection_version(name).await?;
+        Ok((dimension, distance))
+    }
+
+    /// The collection's points as of now: the cached snapshot while no write
+    /// has changed the collection's version (in this process or another
+    /// replica), else read back from the database (and kept, if it fits).
+    /// A snapshot too large to keep comes with the load permit: its holder
+    /// keeps it until done with the points (see `loading`).
+    ///
+    /// `dimension` and `version` are the collection's as just read by
+    /// [`Self::collection_version`], before the points: a write landing in
+    /// between makes the snapshot newer than its label, never older, so the
+    /// next search reads it again rather than serve stale points.
+    async fn snapshot(
         &self,
         collection: &str,
-        filter: Option<&Filter>,
-    ) -> Result<Vec<(String, Vec<f32>, Map<String, Json>)>, VectorError> {
+        dimension: u32,
+        version: i64,
+    ) -> Result<(Arc<Snapshot>, Option<tokio::sync::OwnedSemaphorePermit>), VectorError> {
+        if let Some(hit) = self.cache().get(collection, version) {
+            return Ok((hit, None));
+        }
+        let permit = self
+            .loading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| VectorError::Unavailable)?;
+        // Another search may have loaded it while this one waited.
+        if let Some(hit) = self.cache().get(collection, version) {
+            return Ok((hit, None));
+        }
         let rows = self
             .db
             .query(
@@ -406,7 +581,15 @@ impl SqlVectors {
                 &[Value::Text(collection.into())],
             )
             .await?;
-        let mut out = Vec::with_capacity(rows.rows.len());
+        let dimension = dimension as usize;
+        let mut snapshot = Snapshot {
+            version,
+            dimension,
+            ids: Vec::with_capacity(rows.rows.len()),
+            vectors: Vec::with_capacity(rows.rows.len() * dimension),
+            payloads: Vec::with_capacity(rows.rows.len()),
+            payload_bytes: 0,
+        };
         for row in rows.rows {
             let mut it = row.into_iter();
             let (Some(Value::Text(id)), Some(Value::Blob(blob)), Some(Value::Text(payload))) =
@@ -414,13 +597,31 @@ impl SqlVectors {
             else {
                 return Err(VectorError::Unavailable);
             };
-            let payload: Map<String, Json> = serde_json::from_str(&payload).unwrap_or_default();
-            if filter.is_some_and(|f| !f.matches(&payload)) {
-                continue;
+            if blob.len() != dimension * 4 {
+                return Err(VectorError::Unavailable);
             }
-            out.push((id, decode(&blob), payload));
+            snapshot.ids.push(id);
+            snapshot.vectors.extend(decode(&blob));
+            // A parsed JSON map takes a few times its text (keys, values, the map).
+            snapshot.payload_bytes += payload.len() * 3 + 64;
+            snapshot
+                .payloads
+                .push(serde_json::from_str(&payload).unwrap_or_default());
         }
-        Ok(out)
+        let snapshot = Arc::new(snapshot);
+        let kept = self.cache().put(collection, snapshot.clone());
+        Ok((snapshot, (!kept).then_some(permit)))
+    }
+
+    /// A write to `collection` in `tx`: bumps its version, so every cached
+    /// snapshot of it (here or in another replica) is read again.
+    async fn bump(tx: &mut super::db::Transaction, collection: &str) -> Result<(), VectorError> {
+        tx.execute(
+            "UPDATE vector_collections SET version = version + 1 WHERE name = $1",
+            &[Value::Text(collection.into())],
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -516,6 +717,7 @@ impl VectorStore for SqlVectors {
         }
         // One transaction: a batch is stored whole or not at all.
         let mut tx = self.db.begin().await?;
+        Self::bump(&mut tx, collection).await?;
         for p in points {
             tx.execute(
                 "INSERT INTO vector_points (collection, id, vector, payload) VALUES ($1, $2, $3, $4) \
@@ -534,16 +736,24 @@ impl VectorStore for SqlVectors {
     }
 
     async fn search(&self, collection: &str, query: Query) -> Result<Vec<Hit>, VectorError> {
-        let (dimension, distance) = self.collection(collection).await?;
+        let (dimension, distance, version) = self.collection_version(collection).await?;
         check_query(collection, dimension, &query)?;
-        let points = self.scan(collection, query.filter.as_ref()).await?;
-        Ok(rank(points, &query, distance))
+        let (snapshot, permit) = self.snapshot(collection, dimension, version).await?;
+        // Scoring is CPU work of its own (a whole collection): off the I/O threads.
+        let hits = tokio::task::spawn_blocking(move || {
+            rank(snapshot.points(query.filter.as_ref()), &query, distance)
+        })
+        .await
+        .map_err(|_| VectorError::Unavailable);
+        drop(permit);
+        hits
     }
 
     async fn delete_points(&self, collection: &str, ids: &[String]) -> Result<u64, VectorError> {
         self.collection(collection).await?;
         let mut deleted = 0;
         let mut tx = self.db.begin().await?;
+        Self::bump(&mut tx, collection).await?;
         for id in ids {
             deleted += tx
                 .execute(
@@ -557,18 +767,18 @@ impl VectorStore for SqlVectors {
     }
 
     async fn delete_where(&self, collection: &str, filter: &Filter) -> Result<u64, VectorError> {
-        self.collection(collection).await?;
-        let ids: Vec<String> = self
-            .scan(collection, Some(filter))
-            .await?
-            .into_iter()
-            .map(|(id, _, _)| id)
+        let (dimension, _, version) = self.collection_version(collection).await?;
+        let (snapshot, permit) = self.snapshot(collection, dimension, version).await?;
+        let ids: Vec<String> = snapshot
+            .points(Some(filter))
+            .map(|(id, _, _)| id.to_string())
             .collect();
+        drop((snapshot, permit));
         self.delete_points(collection, &ids).await
     }
 
     async fn count(&self, collection: &str, filter: Option<&Filter>) -> Result<u64, VectorError> {
-        self.collection(collection).await?;
+        let (dimension, _, version) = self.collection_version(collection).await?;
         if filter.is_none() {
             let rows = self
                 .db
@@ -582,7 +792,8 @@ impl VectorStore for SqlVectors {
                 _ => Err(VectorError::Unavailable),
             };
         }
-        Ok(self.scan(collection, filter).await?.len() as u64)
+        let (snapshot, _permit) = self.snapshot(collection, dimension, version).await?;
+        Ok(snapshot.points(filter).count() as u64)
     }
 }
 
@@ -674,7 +885,7 @@ impl VectorStore for MemoryVectors {
                 .points
                 .iter()
                 .filter(|(_, (_, p))| query.filter.as_ref().is_none_or(|f| f.matches(p)))
-                .map(|(id, (v, p))| (id.clone(), v.clone(), p.clone()));
+                .map(|(id, (v, p))| (id.as_str(), v.as_slice(), p));
             Ok(rank(points, &query, c.distance))
         })
     }

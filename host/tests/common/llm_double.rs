@@ -41,6 +41,9 @@ pub struct Received {
 struct State {
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// When set, `/embeddings` is answered from the text (see
+    /// [`LlmDouble::embed_texts`]) instead of from the script.
+    embedding_dimension: Option<usize>,
 }
 
 pub struct LlmDouble {
@@ -97,6 +100,19 @@ impl LlmDouble {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Answer every `/v1/embeddings` request (as OpenAI shapes it) with a
+    /// `dimension`-long vector per input: its words hashed into buckets and
+    /// normalised, so texts sharing words are near. Not a language model:
+    /// the wire format, batching and dimension are what is under test.
+    pub fn embed_texts(&self, dimension: usize) {
+        self.state.lock().unwrap().embedding_dimension = Some(dimension);
+    }
+
+    /// Stop answering embeddings on its own (`/embeddings` takes scripted replies again).
+    pub fn stop_embedding(&self) {
+        self.state.lock().unwrap().embedding_dimension = None;
+    }
+
     pub fn remaining(&self) -> usize {
         self.state.lock().unwrap().script.len()
     }
@@ -126,13 +142,21 @@ async fn handle(
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let reply = {
         let mut s = state.lock().unwrap();
+        let embedding = path
+            .ends_with("/embeddings")
+            .then_some(s.embedding_dimension)
+            .flatten()
+            .map(|dimension| embeddings(&body, dimension));
         s.received.push(Received {
             path,
             authorization,
             traceparent,
             body,
         });
-        s.script.pop_front()
+        match embedding {
+            Some(reply) => Some(reply),
+            None => s.script.pop_front(),
+        }
     };
     let mut reply = reply.unwrap_or(Reply::Status(500, None));
     loop {
@@ -203,6 +227,57 @@ fn respond(reply: Reply) -> hyper::Response<Body> {
         }
         Reply::Delayed(..) => unreachable!("unwrapped by handle"),
     }
+}
+
+/// OpenAI's embeddings answer for `body["input"]` (a string or a list).
+fn embeddings(body: &Value, dimension: usize) -> Reply {
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => return Reply::Status(400, None),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            json!({"object": "embedding", "index": index, "embedding": hashed(text, dimension)})
+        })
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
+    Reply::Json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+}
+
+/// Words (lower-cased, 3+ letters, a crude plural folded) hashed into buckets.
+fn hashed(text: &str, dimension: usize) -> Vec<f32> {
+    use std::hash::{Hash, Hasher};
+    let mut v = vec![0f32; dimension.max(1)];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3)
+    {
+        let word = word.strip_suffix('s').unwrap_or(&word).to_string();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        word.hash(&mut h);
+        let h = h.finish();
+        let bucket = (h % v.len() as u64) as usize;
+        v[bucket] += if h & (1 << 63) == 0 { 1.0 } else { -1.0 };
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    } else {
+        v[0] = 1.0;
+    }
+    v
 }
 
 // ---- payload builders ----

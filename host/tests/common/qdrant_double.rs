@@ -129,6 +129,12 @@ fn valid_id(id: &Value) -> bool {
     }
 }
 
+/// A stored id as Qdrant answers it: an unsigned integer, or a UUID string.
+fn id_value(key: &str) -> Value {
+    key.parse::<u64>()
+        .map_or_else(|_| Value::String(key.to_string()), Value::from)
+}
+
 fn id_key(id: &Value) -> String {
     id.as_str().map_or_else(|| id.to_string(), str::to_string)
 }
@@ -377,7 +383,7 @@ async fn handle(
                     hits.truncate(body["limit"].as_u64().unwrap_or(10) as usize);
                     ok(Value::Array(
                         hits.into_iter()
-                            .map(|(score, id, payload)| json!({ "id": id, "version": 1, "score": score, "payload": payload }))
+                            .map(|(score, id, payload)| json!({ "id": id_value(&id), "version": 1, "score": score, "payload": payload }))
                             .collect(),
                     ))
                 }

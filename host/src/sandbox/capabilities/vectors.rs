@@ -139,6 +139,7 @@ fn to_wit(e: VectorError) -> WitError {
         VectorError::InvalidArgument(_) => WitError::InvalidArgument(message),
         VectorError::LimitExceeded(_) => WitError::LimitExceeded(message),
         VectorError::Unavailable => WitError::Unavailable(message),
+        VectorError::ReadOnly(_) => WitError::AccessDenied(message),
     }
 }
 
