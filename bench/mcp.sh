@@ -46,9 +46,22 @@ wrk.body = "{}"
 wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer $TOKEN"
 LUA
+# Each in-flight request has its own JSON-RPC id, as a client's have (a
+# session routes answers by id: a fixed id would make requests wait on each
+# other). wrk runs one Lua state per thread: ids are "<thread>-<n>".
 cat >"$OUT/mcp.lua" <<LUA
 wrk.method = "POST"
-wrk.body = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local body = '{"jsonrpc":"2.0","id":"' .. tid .. '-' .. n .. '","method":"tools/call","params":{"name":"list_tasks","arguments":{}}}'
+  return wrk.format(nil, nil, nil, body)
+end
 wrk.headers["content-type"] = "application/json"
 wrk.headers["accept"] = "application/json, text/event-stream"
 wrk.headers["authorization"] = "Bearer $TOKEN"

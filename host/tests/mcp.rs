@@ -346,3 +346,80 @@ async fn the_conformance_suite_passes_but_for_its_baseline() {
     eprintln!("{summary}");
     assert!(summary.ends_with(" 0 failed"), "{summary}");
 }
+
+/// Send a request's headers and `sent` bytes of a body that claims
+/// `content-length` bytes, then wait for the answer's status line and body.
+async fn slow_post(
+    url: &str,
+    path: &str,
+    token: &str,
+    content_length: usize,
+    sent: &[u8],
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         content-length: {content_length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The host answers and closes; the client never sends the rest.
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&answer).contains("\"request_id\"") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_oversized_body_is_refused_on_mcp_as_on_every_route() {
+    let t = TodoHost::start(
+        Backend::Sqlite,
+        &[
+            ("SPACEPORT_BODY_TIMEOUT_SECS", "1"),
+            ("SPACEPORT_MAX_BODY_BYTES", "4096"),
+        ],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    let base = h.url("/");
+    // A client that sends part of its body and stalls gets 408 after the
+    // body timeout, on /mcp as on a component route.
+    for path in ["/mcp".to_string(), format!("/api/{}/tasks", ann.id)] {
+        let started = std::time::Instant::now();
+        let answer = slow_post(&base, &path, &ann.token, 200, b"{\"jsonrpc\":").await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"error\":\"request_timeout\""),
+            "{path}: {answer}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{path}: answered after {:?}",
+            started.elapsed()
+        );
+    }
+    // A body over the host's limit: 413 before it is read.
+    let answer = slow_post(&base, "/mcp", &ann.token, 10_000, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // And the endpoint still serves.
+    let resp = post_mcp(&h.url("/mcp"), Some(&ann.token), None, None, &initialize()).await;
+    assert_eq!(resp.status(), 200);
+}

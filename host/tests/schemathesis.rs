@@ -251,12 +251,28 @@ impl AlwaysAnswers {
 async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Body>, std::convert::Infallible> {
+    let embeddings = req.uri().path().ends_with("/embeddings");
     let body = req.into_body().collect().await.map(|b| b.to_bytes());
     let request: Value = body
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
-    let (content_type, text) = if request["stream"] == true {
+    let (content_type, text) = if embeddings {
+        // Every input gets a vector (the knowledge component embeds what it stores).
+        let inputs = match &request["input"] {
+            Value::Array(items) => items.len(),
+            _ => 1,
+        };
+        let data: Vec<Value> = (0..inputs)
+            .map(|i| json!({"object": "embedding", "index": i, "embedding": [1.0, 0.5, 0.25, i as f64]}))
+            .collect();
+        (
+            "application/json",
+            json!({"object": "list", "data": data, "model": request["model"],
+                   "usage": {"prompt_tokens": inputs, "total_tokens": inputs}})
+            .to_string(),
+        )
+    } else if request["stream"] == true {
         let events: String = stream_text(&["Done", "."])
             .iter()
             .map(|chunk| format!("data: {chunk}\n\n"))

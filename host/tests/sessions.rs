@@ -390,3 +390,60 @@ async fn no_component_sees_a_session_id() {
     assert!(!seen.to_string().contains(secret), "{seen}");
     assert_eq!(seen["user"], Value::Null);
 }
+
+/// The session cookie is an ambient credential: a browser sends it whatever
+/// page makes the request. It is honoured only without an `Origin`, from
+/// the host's own pages, or from an origin listed exactly; a page matched
+/// only by a pattern (anyone can publish on `*.vercel.app`) must name the
+/// session in `X-Session-Id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_is_honoured_only_from_pages_it_is_meant_for() {
+    let (_double, t) = start(
+        Backend::Sqlite,
+        &[(
+            "ALLOWED_ORIGINS",
+            "https://app.example.com,https://*.vercel.app",
+        )],
+    )
+    .await;
+    let h = &t.host;
+    let (status, _, body) = post(h, "/api/v1/sessions", None, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let sid = serde_json::from_str::<Value>(&body).unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let own_page = h.url("/").trim_end_matches('/').to_string();
+    // An unknown conversation: 404 once the session is accepted.
+    let path = h.url("/api/conversation/999999");
+    let cases: [(Option<&str>, bool, u16); 5] = [
+        (None, false, 404),
+        (Some("https://app.example.com"), false, 404),
+        (Some(own_page.as_str()), false, 404),
+        (Some("https://someones-page.vercel.app"), false, 403),
+        (Some("https://someones-page.vercel.app"), true, 404),
+    ];
+    for (origin, named, want) in cases {
+        let mut req = client()
+            .get(&path)
+            .header("cookie", format!("spaceport_session={sid}"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if named {
+            req = req.header("x-session-id", &sid);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), want, "{origin:?} named={named}");
+        // Refused: no new session is minted over the visitor's cookie.
+        assert!(!resp.headers().contains_key("set-cookie"), "{origin:?}");
+        let body: Value = resp.json().await.unwrap();
+        if want == 403 {
+            assert_eq!(body["error"], "origin_not_allowed", "{body}");
+            assert!(
+                body["detail"].as_str().unwrap().contains("X-Session-Id"),
+                "{body}"
+            );
+        }
+    }
+}

@@ -101,6 +101,38 @@ impl Origins {
         let o = origin.to_ascii_lowercase();
         self.0.iter().any(|r| r.allows(&o))
     }
+
+    /// Whether a request may be authenticated by the anonymous session
+    /// cookie, which a browser attaches whatever page sends the request
+    /// (`SameSite=None`, so a cross-origin frontend can keep it): only from
+    /// no page at all (no `Origin`: not a browser's cross-site request), the
+    /// host's own pages, or an origin listed exactly in `ALLOWED_ORIGINS`. A
+    /// pattern such as `https://*.vercel.app` also matches pages anyone can
+    /// publish, which could then read a visitor's conversations with the
+    /// cookie; such frontends send the id in `X-Session-Id` instead.
+    pub fn may_use_cookie(&self, headers: &http::HeaderMap) -> bool {
+        let Some(origin) = headers.get(http::header::ORIGIN) else {
+            // No Origin: not a script's cross-site request, unless the
+            // browser says it is another site's (a link, an image, a form GET).
+            return headers
+                .get("sec-fetch-site")
+                .is_none_or(|site| site.as_bytes() != b"cross-site");
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.to_ascii_lowercase();
+        let same_host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .zip(origin.split_once("://"))
+            .is_some_and(|(host, (_, authority))| authority.eq_ignore_ascii_case(host));
+        same_host
+            || self
+                .0
+                .iter()
+                .any(|r| matches!(r, OriginRule::Exact(o) if *o == origin))
+    }
 }
 
 /// Build the CORS layer for `origins`.
@@ -132,6 +164,30 @@ pub fn layer(origins: &[String]) -> CorsLayer {
 #[cfg(test)]
 mod tests {
     use super::OriginRule;
+
+    #[test]
+    fn the_cookie_counts_only_from_exact_origins_the_host_or_no_page() {
+        let rules = super::Origins::new(&[
+            "https://app.example.com".to_string(),
+            "https://*.vercel.app".to_string(),
+        ]);
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        assert!(rules.may_use_cookie(&with(&[])));
+        assert!(rules.may_use_cookie(&with(&[("origin", "https://app.example.com")])));
+        assert!(rules.may_use_cookie(&with(&[
+            ("origin", "https://space.hf.space"),
+            ("host", "space.hf.space")
+        ])));
+        assert!(!rules.may_use_cookie(&with(&[("origin", "https://x.vercel.app")])));
+        assert!(!rules.may_use_cookie(&with(&[("sec-fetch-site", "cross-site")])));
+        assert!(rules.may_use_cookie(&with(&[("sec-fetch-site", "same-origin")])));
+    }
 
     #[test]
     fn patterns_match_subdomains_only() {

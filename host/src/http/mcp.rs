@@ -15,6 +15,7 @@
 // Errors here are ready-to-send responses, built once on the error path.
 #![allow(clippy::result_large_err)]
 
+use super::body::RequestBody;
 use super::cors::Origins;
 use super::llm_limits::LlmLimits;
 use super::response::{Body, error, tool_error_code};
@@ -25,7 +26,6 @@ use crate::sandbox::tools::CallError;
 use crate::services::auth::Principal;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
@@ -57,6 +57,8 @@ pub struct McpConfig {
     pub allowed_hosts: Vec<String>,
     /// The largest request body (413 beyond), as on every other route.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a body (408 beyond), as on every other route.
+    pub body_timeout: Duration,
 }
 
 /// What every session's handler shares.
@@ -70,6 +72,8 @@ struct Shared {
 /// The `/mcp` endpoint.
 pub struct Mcp {
     service: StreamableHttpService<Handler, LocalSessionManager>,
+    max_body_bytes: usize,
+    body_timeout: Duration,
     sessions: Arc<LocalSessionManager>,
     origins: Origins,
     max_sessions: usize,
@@ -124,6 +128,8 @@ impl Mcp {
             sessions,
             origins,
             max_sessions: config.max_sessions,
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: config.body_timeout,
             sessions_per_user: config.sessions_per_user.max(1),
             owners: tokio::sync::Mutex::default(),
         }
@@ -133,7 +139,7 @@ impl Mcp {
     /// authenticated it). Origin and the session cap are checked here.
     pub async fn serve(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         principal: Principal,
         request_id: &str,
     ) -> Response<Body> {
@@ -199,6 +205,22 @@ impl Mcp {
         req.extensions_mut()
             .insert(RequestSpan(tracing::Span::current()));
         let closing = req.method() == http::Method::DELETE;
+        // The body is read here, bounded in size and time like every other
+        // route's: rmcp would wait for a slow client for ever.
+        let (parts, body) = req.into_parts();
+        let body = match super::body::read(
+            body,
+            &parts.headers,
+            self.max_body_bytes,
+            self.body_timeout,
+            request_id,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(resp) => return resp,
+        };
+        let req = Request::from_parts(parts, http_body_util::Full::new(body));
         let mut resp = self.service.handle(req).await;
         if opening && let Some(Ok(id)) = resp.headers().get("mcp-session-id").map(|v| v.to_str()) {
             let mut owners = self.owners.lock().await;

@@ -21,10 +21,19 @@ pub const COOKIE: &str = "spaceport_session";
 /// How long the cookie lives: 30 days.
 const COOKIE_MAX_AGE_S: u32 = 30 * 24 * 3600;
 
-/// A session id the client sent that cannot be one.
+/// Why a request's session cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("session_id: expected 1 to 128 characters of letters, digits, `-`, `_`, `.` or `:`")]
-pub struct InvalidSession;
+pub enum InvalidSession {
+    /// A session id the client sent that cannot be one.
+    #[error("session_id: expected 1 to 128 characters of letters, digits, `-`, `_`, `.` or `:`")]
+    Malformed,
+    /// Only the cookie names the session, and the request comes from a page
+    /// the cookie may not be used from (a browser sends it from any site).
+    #[error(
+        "this page's origin may not use the session cookie: send the session id in the X-Session-Id header"
+    )]
+    CrossSite,
+}
 
 /// A fresh, unguessable session id (a random UUID, 122 bits).
 pub fn new_id() -> String {
@@ -56,10 +65,12 @@ pub fn principal(key: &[u8; 32], id: &str) -> Principal {
 /// The session id a request names: the `X-Session-Id` header, else the
 /// `session_id` of its body (`from_body`, see [`split_body`]; seed 002),
 /// else the `spaceport_session` cookie (a named id wins over a remembered
-/// one). `Ok(None)` when it names none.
+/// one) when `cookie_allowed` (the request's origin may use it: see
+/// [`InvalidSession::CrossSite`]). `Ok(None)` when it names none.
 pub fn from_request(
     headers: &http::HeaderMap,
     from_body: Option<String>,
+    cookie_allowed: bool,
 ) -> Result<Option<String>, InvalidSession> {
     let named = headers
         .get(HEADER)
@@ -67,14 +78,20 @@ pub fn from_request(
             v.to_str()
                 .map(str::trim)
                 .map(str::to_string)
-                .map_err(|_| InvalidSession)
+                .map_err(|_| InvalidSession::Malformed)
         })
         .transpose()?
-        .or(from_body)
-        .or_else(|| cookie(headers));
+        .or(from_body);
+    let named = match named {
+        Some(id) => Some(id),
+        None => match cookie(headers) {
+            Some(_) if !cookie_allowed => return Err(InvalidSession::CrossSite),
+            remembered => remembered,
+        },
+    };
     match named {
         Some(id) if valid(&id) => Ok(Some(id)),
-        Some(_) => Err(InvalidSession),
+        Some(_) => Err(InvalidSession::Malformed),
         None => Ok(None),
     }
 }
@@ -198,26 +215,49 @@ mod tests {
         );
         let body = br#"{"session_id":"from-body","question":"q"}"#;
         assert_eq!(
-            from_request(&h, named(body)).unwrap().as_deref(),
+            from_request(&h, named(body), true).unwrap().as_deref(),
             Some("from-body")
         );
         assert_eq!(
-            from_request(&h, named(b"{}")).unwrap().as_deref(),
+            from_request(&h, named(b"{}"), true).unwrap().as_deref(),
             Some("from-cookie")
         );
         h.insert(HEADER, "from-header".parse().unwrap());
         assert_eq!(
-            from_request(&h, named(body)).unwrap().as_deref(),
+            from_request(&h, named(body), true).unwrap().as_deref(),
             Some("from-header")
         );
         let empty = http::HeaderMap::new();
         assert_eq!(
-            from_request(&empty, named(body)).unwrap().as_deref(),
+            from_request(&empty, named(body), true).unwrap().as_deref(),
             Some("from-body")
         );
-        assert_eq!(from_request(&empty, named(b"not json")).unwrap(), None);
         assert_eq!(
-            from_request(&empty, named(br#"{"question":"q"}"#)).unwrap(),
+            from_request(&empty, named(b"not json"), true).unwrap(),
+            None
+        );
+        assert_eq!(
+            from_request(&empty, named(br#"{"question":"q"}"#), true).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_cookie_alone_from_a_foreign_page_is_refused() {
+        let mut h = http::HeaderMap::new();
+        h.insert("cookie", "spaceport_session=from-cookie".parse().unwrap());
+        assert!(matches!(
+            from_request(&h, None, false),
+            Err(InvalidSession::CrossSite)
+        ));
+        // A named id does not need the cookie.
+        let body = br#"{"session_id":"from-body"}"#;
+        assert_eq!(
+            from_request(&h, named(body), false).unwrap().as_deref(),
+            Some("from-body")
+        );
+        assert_eq!(
+            from_request(&http::HeaderMap::new(), None, false).unwrap(),
             None
         );
     }
@@ -225,10 +265,10 @@ mod tests {
     #[test]
     fn odd_ids_are_refused() {
         let empty = http::HeaderMap::new();
-        assert!(from_request(&empty, named(br#"{"session_id":"a b"}"#)).is_err());
-        assert!(from_request(&empty, named(br#"{"session_id":""}"#)).is_err());
+        assert!(from_request(&empty, named(br#"{"session_id":"a b"}"#), true).is_err());
+        assert!(from_request(&empty, named(br#"{"session_id":""}"#), true).is_err());
         let long = format!(r#"{{"session_id":"{}"}}"#, "x".repeat(129));
-        assert!(from_request(&empty, named(long.as_bytes())).is_err());
+        assert!(from_request(&empty, named(long.as_bytes()), true).is_err());
     }
 
     #[test]
