@@ -10,12 +10,12 @@
 // Errors here are ready-to-send responses, built once on the error path.
 #![allow(clippy::result_large_err)]
 
+use super::body::RequestBody;
 use super::body::read;
 use super::response::{Body, error, json, method_not_allowed};
 use crate::app::deploy::{DeployError, Deployer};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl Admin {
 
     pub async fn serve(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
     ) -> Response<Body> {
@@ -65,7 +65,7 @@ impl Admin {
 
     async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
     ) -> Result<Response<Body>, Response<Body>> {

@@ -8,11 +8,77 @@ use super::response::{Body, error, too_large};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// How much of an unread request body is still taken in after an early
+/// answer (401, 413, 404…), and for how long. A client that is still
+/// writing when the host answers gets the answer instead of a broken pipe
+/// (what nginx calls a lingering close); past these bounds the connection
+/// closes, so an unread body costs the host at most this much.
+const LINGER_BYTES: usize = 8 << 20;
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// A request body that, dropped unread, is drained in the background
+/// (bounded by [`LINGER_BYTES`] and [`LINGER_TIME`]) rather than cut off.
+pub struct RequestBody {
+    inner: Option<Incoming>,
+}
+
+impl RequestBody {
+    pub fn new(inner: Incoming) -> Self {
+        Self { inner: Some(inner) }
+    }
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        let Some(body) = self.inner.take() else {
+            return;
+        };
+        if body.is_end_stream() {
+            return;
+        }
+        // Outside a runtime (never on a request path) the body is just dropped.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drain = Limited::new(body, LINGER_BYTES).collect();
+                // The result is discarded either way: the answer has been sent.
+                let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+            });
+        }
+    }
+}
+
 pub async fn read(
-    body: Incoming,
+    body: RequestBody,
     headers: &http::HeaderMap,
     limit: usize,
     timeout: Duration,

@@ -7,6 +7,7 @@
 // Errors here are ready-to-send responses, built once on the error path.
 #![allow(clippy::result_large_err)]
 
+use super::body::RequestBody;
 use super::builtin::{Builtins, Call};
 use super::llm_limits::{LlmLimits, Refused};
 use super::response::{
@@ -24,7 +25,6 @@ use crate::services::sessions;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -57,6 +57,8 @@ pub struct Server {
     pub admin: Option<super::admin::Admin>,
     /// `SPACEPORT_METRICS_TOKEN`: when set, `/metrics` wants it as a bearer token.
     pub metrics_token: Option<String>,
+    /// The pages a session cookie may be used from (see [`super::cors::Origins::may_use_cookie`]).
+    pub session_origins: super::cors::Origins,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and drain in-flight
@@ -93,9 +95,12 @@ pub async fn run(
         let server = server.clone();
         let service = ServiceBuilder::new()
             .layer(cors.clone())
-            .service_fn(move |req| {
+            .service_fn(move |req: Request<hyper::body::Incoming>| {
                 let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
+                async move {
+                    let req = req.map(RequestBody::new);
+                    Ok::<_, std::convert::Infallible>(server.handle(req, peer).await)
+                }
             });
         let conn = builder
             .serve_connection_with_upgrades(
@@ -121,7 +126,7 @@ pub async fn run(
 }
 
 impl Server {
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
         let start = Instant::now();
         let request_id = request_id(&req);
         let method = req.method().clone();
@@ -177,7 +182,7 @@ impl Server {
     /// Returns the response plus the matched route and component for the log line.
     async fn dispatch(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
     ) -> (Response<Body>, Option<String>, Option<String>) {
@@ -266,7 +271,7 @@ impl Server {
     }
 
     /// `GET /metrics`: the OpenMetrics text (behind `SPACEPORT_METRICS_TOKEN` when set).
-    async fn metrics(&self, req: &Request<Incoming>, request_id: &str) -> Response<Body> {
+    async fn metrics(&self, req: &Request<RequestBody>, request_id: &str) -> Response<Body> {
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return method_not_allowed(req.method(), "GET, HEAD", request_id);
         }
@@ -307,7 +312,7 @@ impl Server {
     async fn serve_builtin(
         &self,
         endpoint: Builtin,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
         app: &Arc<App>,
@@ -365,7 +370,7 @@ impl Server {
         pattern: &RoutePattern,
         target: &RouteTarget,
         matched: RouteMatch,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
     ) -> Result<Response<Body>, Response<Body>> {
@@ -398,9 +403,19 @@ impl Server {
         let mut minted = None;
         let principal = match (target.auth, principal) {
             (AuthPolicy::Session, None) => {
-                let id = match sessions::from_request(&parts.headers, body_session) {
+                let cookie_allowed = self.session_origins.may_use_cookie(&parts.headers);
+                let id = match sessions::from_request(&parts.headers, body_session, cookie_allowed)
+                {
                     Ok(Some(id)) => id,
                     Ok(None) => minted.insert(sessions::new_id()).clone(),
+                    Err(e @ sessions::InvalidSession::CrossSite) => {
+                        return Err(error(
+                            StatusCode::FORBIDDEN,
+                            "origin_not_allowed",
+                            &e.to_string(),
+                            request_id,
+                        ));
+                    }
                     Err(e) => {
                         return Err(error(
                             StatusCode::UNPROCESSABLE_ENTITY,
@@ -533,7 +548,7 @@ impl Server {
     /// The whole body, at most `max_body_bytes` (413 beyond).
     async fn read_body(
         &self,
-        body: Incoming,
+        body: RequestBody,
         headers: &http::HeaderMap,
         limit: usize,
         request_id: &str,
@@ -655,7 +670,7 @@ fn forward_headers(
 }
 
 /// The client's `x-request-id` if it is short and printable, else a new one.
-fn request_id(req: &Request<Incoming>) -> String {
+fn request_id(req: &Request<RequestBody>) -> String {
     req.headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
