@@ -190,6 +190,43 @@ async fn oversized_bodies_get_413_json() {
     assert_eq!(resp.status(), 413);
 }
 
+/// The host answers 413 as soon as it sees the declared length, while the
+/// client is still sending: the client must still get that answer (the host
+/// takes in the rest instead of resetting the connection under it).
+#[tokio::test]
+async fn a_client_still_uploading_gets_its_413_not_a_reset() {
+    use std::io::{Read, Write};
+    let (_app, host) = start(&[("SPACEPORT_MAX_BODY_BYTES", "1024")]);
+    let addr = host.base.trim_start_matches("http://").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let len = 4 << 20;
+        write!(
+            s,
+            "POST /fault/echo HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = vec![b'x'; 64 << 10];
+        for i in 0..len / chunk.len() {
+            // Slow enough that the answer is sent long before the body ends.
+            if i % 8 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            s.write_all(&chunk)
+                .unwrap_or_else(|e| panic!("the host cut the upload off at chunk {i}: {e}"));
+        }
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("the answer was lost: {e}"));
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_every_slot_is_busy_requests_get_503_with_retry_after() {
     let (_app, host) = start(&[("SPACEPORT_MAX_INSTANCES", "2")]);

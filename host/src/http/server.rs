@@ -93,15 +93,15 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
-        let service = ServiceBuilder::new()
-            .layer(cors.clone())
-            .service_fn(move |req: Request<hyper::body::Incoming>| {
+        let service = ServiceBuilder::new().layer(cors.clone()).service_fn(
+            move |req: Request<hyper::body::Incoming>| {
                 let server = server.clone();
                 async move {
                     let req = req.map(RequestBody::new);
                     Ok::<_, std::convert::Infallible>(server.handle(req, peer).await)
                 }
-            });
+            },
+        );
         let conn = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(stream),
