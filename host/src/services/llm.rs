@@ -255,7 +255,7 @@ impl LlmClient {
         record(
             &span,
             "complete",
-            &body,
+            model_of(&body),
             start,
             &outcome.as_ref().map(|c| c.usage),
         );
@@ -294,13 +294,18 @@ impl LlmClient {
         // the background, so the caller can send keep-alives meanwhile.
         tokio::spawn(
             async move {
+                let model = model_of(&body).to_string();
                 let done = |outcome: Result<Option<Usage>, &LlmError>| {
-                    record(&tracing::Span::current(), "stream", &body, start, &outcome);
+                    record(&tracing::Span::current(), "stream", &model, start, &outcome);
                 };
-                let resp = match client
+                let sent = client
                     .post("/chat/completions", &body, false, "stream")
-                    .await
-                {
+                    .await;
+                // The request (messages, tool schemas: kilobytes as a JSON
+                // tree) is not needed while the answer streams, which can
+                // take minutes per held stream.
+                drop(body);
+                let resp = match sent {
                     Ok(resp) => resp,
                     Err(e) => {
                         done(Err(&e));
@@ -346,7 +351,7 @@ impl LlmClient {
                             if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
                                 // The instance went away (its client left): the call ends here.
                                 METRICS.llm_call(
-                                    body["model"].as_str().unwrap_or("-"),
+                                    &model,
                                     "stream",
                                     "cancelled",
                                     start.elapsed().as_secs_f64(),
@@ -381,7 +386,7 @@ impl LlmClient {
         record(
             &span,
             "embed",
-            &body,
+            model_of(&body),
             start,
             &outcome.as_ref().map(|(_, usage)| *usage),
         );
@@ -444,14 +449,18 @@ impl LlmError {
 
 /// One finished call in the metrics: its model (from the request, which the
 /// host's model allow-list bounds), outcome, time and reported tokens.
+/// The model a request body names (`-` if none), for labels and spans.
+fn model_of(body: &Value) -> &str {
+    body["model"].as_str().unwrap_or("-")
+}
+
 fn record(
     span: &tracing::Span,
     call: &'static str,
-    body: &Value,
+    model: &str,
     start: Instant,
     outcome: &Result<Option<Usage>, impl std::borrow::Borrow<LlmError>>,
 ) {
-    let model = body["model"].as_str().unwrap_or("-");
     let label = match outcome {
         Ok(_) => "ok",
         Err(e) => e.borrow().kind(),
@@ -473,7 +482,7 @@ fn llm_span(call: &'static str, body: &Value) -> tracing::Span {
     tracing::info_span!(
         "llm",
         gen_ai.operation.name = call,
-        gen_ai.request.model = body["model"].as_str().unwrap_or("-"),
+        gen_ai.request.model = model_of(body),
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
         error.type = tracing::field::Empty,
