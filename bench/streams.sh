@@ -13,7 +13,12 @@
 #   env: OUT (target/bench-streams), BATCH (100 streams per ramp step),
 #        RAMP_PAUSE (0.04 s between steps), AFTER (10 s sampled after the end),
 #        WAVES (1; more: further waves on the same host, to see whether what
-#        the first left behind is reused or grows)
+#        the first left behind is reused or grows),
+#        PROFILE=dhat (run a heap-profiling build instead: what the host's heap
+#        holds at its peak, by allocation site, per held stream; build it with
+#        `cargo build --release -p spaceport --features dhat-heap` and copy
+#        target/release/spaceport to target/release/spaceport-dhat; allocation
+#        is ~10x slower under it, so ask for ~1000 streams, not 10,000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -29,7 +34,9 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 . bench/lib.sh
 # The host raises its own soft limit; the double and the client need ~STREAMS too.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-for bin in target/release/spaceport target/release/llm-double components/target/wasm32-wasip2/release/chat_agent.wasm; do
+SPACEPORT_BIN=target/release/spaceport
+[ "${PROFILE:-}" = dhat ] && SPACEPORT_BIN=target/release/spaceport-dhat
+for bin in "$SPACEPORT_BIN" target/release/llm-double components/target/wasm32-wasip2/release/chat_agent.wasm; do
   [ -e "$bin" ] || { echo "missing $bin: build it first (cargo build --release --locked -p spaceport -p llm-double; components: cargo build --release -p chat-agent ...)" >&2; exit 1; }
 done
 
@@ -41,11 +48,12 @@ sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/
     -e 's|^\[component\.chat-agent\.limits\]$|&\nmax_concurrent = 20000|' spin-like.toml >"$OUT/bench.toml"
 grep -q '^max_concurrent = 20000$' "$OUT/bench.toml" || { echo "could not set chat-agent max_concurrent" >&2; exit 1; }
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+  SPACEPORT_DHAT_OUT="$OUT/dhat-heap.json" \
   SPACEPORT_MAX_INSTANCES=20000 SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   SPACEPORT_LLM_RATE_PER_MINUTE=100000000 SPACEPORT_LLM_CONCURRENT_PER_USER=100000 \
   OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7911/v1 \
   JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
-  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7912
+  "$SPACEPORT_BIN" up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7912
 SP_PID=$BG_PID
 # Compiling the Python and JavaScript components can take longer than
 # wait_up's 20 s on a busy machine.
@@ -443,3 +451,11 @@ print(summary)
 with open(f"{out}/summary.txt", "w") as f:
     f.write(summary + "\n")
 PY
+
+if [ "${PROFILE:-}" = dhat ]; then
+  # The profile is written when the host exits: stop it and wait.
+  kill "$SP_PID" 2>/dev/null || true
+  for _ in $(seq 1 600); do kill -0 "$SP_PID" 2>/dev/null || break; sleep 0.2; done
+  peak_held=$(python3 -c 'import json,sys; rs=[json.loads(l) for l in open(sys.argv[1])]; print(sum(1 for r in rs if r["status"]==200))' "$OUT/streams.jsonl")
+  python3 bench/dhat-top.py "$OUT/dhat-heap.json" "$peak_held" | tee "$OUT/dhat-top.txt"
+fi
