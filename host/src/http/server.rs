@@ -96,10 +96,14 @@ pub async fn run(
         let service = ServiceBuilder::new().layer(cors.clone()).service_fn(
             move |req: Request<hyper::body::Incoming>| {
                 let server = server.clone();
-                async move {
+                // Boxed: hyper keeps a slot the size of this future for the
+                // connection's whole life, a streamed answer included, and
+                // the request path's future is kilobytes; boxed, it is freed
+                // as soon as the answer's head is out.
+                Box::pin(async move {
                     let req = req.map(RequestBody::new);
                     Ok::<_, std::convert::Infallible>(server.handle(req, peer).await)
-                }
+                })
             },
         );
         let conn = builder
@@ -477,6 +481,7 @@ impl Server {
             principal,
             tools: Some(app.clone()),
         });
+        let (parts, body) = detach(parts, body);
         let request = Request::from_parts(parts, Full::new(body));
         let mut resp = match app.runtime.serve(component, info, request, permit).await {
             Ok(resp) => count_streams(resp),
@@ -555,6 +560,33 @@ impl Server {
     ) -> Result<Bytes, Response<Body>> {
         super::body::read(body, headers, limit, self.body_timeout, request_id).await
     }
+}
+
+/// The request's header values, URI and (small) body as hyper parsed them
+/// are slices of the connection's read buffer; an instance that holds them
+/// for minutes (a streamed answer) would pin that buffer (8 KiB or more per
+/// connection) besides the one hyper reads the next request into. Copies of
+/// these few bytes let the buffer go.
+fn detach(mut parts: http::request::Parts, body: Bytes) -> (http::request::Parts, Bytes) {
+    const COPY_BODY_BELOW: usize = 16 << 10;
+    for value in parts.headers.values_mut() {
+        if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            let sensitive = value.is_sensitive();
+            *value = copy;
+            value.set_sensitive(sensitive);
+        }
+    }
+    if let Ok(uri) =
+        http::Uri::from_maybe_shared(Bytes::copy_from_slice(parts.uri.to_string().as_bytes()))
+    {
+        parts.uri = uri;
+    }
+    let body = if body.len() < COPY_BODY_BELOW {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
+    };
+    (parts, body)
 }
 
 /// An event stream counts in `spaceport_sse_streams_open` until its body is
