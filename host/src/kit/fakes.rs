@@ -240,7 +240,7 @@ impl LlmBackend for ScriptedLlm {
             // The channel holds them all: sending cannot wait.
             let _ = tx.try_send(Ok(StreamItem::Content(chunk)));
         }
-        let _ = tx.try_send(Ok(StreamItem::Finished(done)));
+        let _ = tx.try_send(Ok(StreamItem::Finished(Box::new(done))));
         Ok(rx)
     }
 

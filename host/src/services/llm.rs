@@ -144,7 +144,9 @@ pub struct Completion {
 #[derive(Debug)]
 pub enum StreamItem {
     Content(String),
-    Finished(Completion),
+    /// Boxed: the channel's slots are the size of the largest item, and a
+    /// held stream keeps a block of 32 of them.
+    Finished(Box<Completion>),
 }
 
 /// The client, shared by every instance.
@@ -649,13 +651,13 @@ impl Assembler {
                 "an incomplete tool call in the stream: {bad:?}"
             )));
         }
-        Ok(StreamItem::Finished(Completion {
+        Ok(StreamItem::Finished(Box::new(Completion {
             content: (!self.content.is_empty()).then(|| std::mem::take(&mut self.content)),
             tool_calls,
             finish_reason,
             usage: self.usage,
             model: std::mem::take(&mut self.model),
-        }))
+        })))
     }
 }
 

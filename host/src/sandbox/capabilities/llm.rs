@@ -234,7 +234,7 @@ impl HostCompletionStream for View<'_> {
             Some(Ok(StreamItem::Content(text))) => Ok(StreamEvent::Content(text)),
             Some(Ok(StreamItem::Finished(done))) => {
                 slot.0 = None;
-                Ok(StreamEvent::Finished(to_wit(done)))
+                Ok(StreamEvent::Finished(to_wit(*done)))
             }
             Some(Err(e)) => {
                 slot.0 = None;
