@@ -62,8 +62,12 @@ bg_start "$OUT/spaceport-nometrics.log" env SPACEPORT_METRICS=false SPACEPORT_DA
   ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7875; NM_PID=$BG_PID
 BEFORE_PID=""
 if [ -n "${BEFORE:-}" ]; then
-  # Builds before grants existed refuse the grant keys: drop them for the older build.
-  grep -v '^host_status = ' "$OUT/bench.toml" >"$OUT/bench-before.toml"
+  # Builds before grants existed refuse the grant keys: drop them for such a build only.
+  if "$BEFORE" check --manifest "$OUT/bench.toml" >/dev/null 2>&1; then
+    cp "$OUT/bench.toml" "$OUT/bench-before.toml"
+  else
+    grep -v '^host_status = ' "$OUT/bench.toml" >"$OUT/bench-before.toml"
+  fi
   bg_start "$OUT/before.log" env SPACEPORT_DATA_DIR="$OUT/data-before" SPACEPORT_CACHE_DIR="$OUT/cache-before" SPACEPORT_WATCH=false LOG_LEVEL=warn \
     "$BEFORE" up --manifest "$OUT/bench-before.toml" --listen 127.0.0.1:7874; BEFORE_PID=$BG_PID
 fi

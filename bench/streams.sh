@@ -18,7 +18,9 @@
 #        holds at its peak, by allocation site, per held stream; build it with
 #        `cargo build --release -p spaceport --features dhat-heap` and copy
 #        target/release/spaceport to target/release/spaceport-dhat; allocation
-#        is ~10x slower under it, so ask for ~1000 streams, not 10,000)
+#        is ~10x slower under it, so ask for ~1000 streams, not 10,000; run
+#        the normal build once first, so the compiled components are cached),
+#        CACHE (target/bench-streams-cache: compiled components, kept)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -30,7 +32,10 @@ BATCH=${BATCH:-100}
 # burst of 500 connects overflows it and the dropped SYNs cost 1 s retransmits.
 RAMP_PAUSE=${RAMP_PAUSE:-0.04}
 AFTER=${AFTER:-10}
-rm -rf "$OUT" && mkdir -p "$OUT"
+# Compiled components are kept between runs (a profiling build would take
+# minutes to compile the Python and JavaScript ones itself).
+CACHE=${CACHE:-target/bench-streams-cache}
+rm -rf "$OUT" && mkdir -p "$OUT" "$CACHE"
 . bench/lib.sh
 # The host raises its own soft limit; the double and the client need ~STREAMS too.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -48,7 +53,7 @@ sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/
     -e 's|^\[component\.chat-agent\.limits\]$|&\nmax_concurrent = 20000|' spin-like.toml >"$OUT/bench.toml"
 grep -q '^max_concurrent = 20000$' "$OUT/bench.toml" || { echo "could not set chat-agent max_concurrent" >&2; exit 1; }
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
-  SPACEPORT_DHAT_OUT="$OUT/dhat-heap.json" \
+  SPACEPORT_DHAT_OUT="$OUT/dhat-heap.json" SPACEPORT_CACHE_DIR="$CACHE" \
   SPACEPORT_MAX_INSTANCES=20000 SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   SPACEPORT_LLM_RATE_PER_MINUTE=100000000 SPACEPORT_LLM_CONCURRENT_PER_USER=100000 \
   OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7911/v1 \
@@ -119,7 +124,7 @@ def smaps(pid):
     image, which wasmtime maps from the compiled .cwasm file), `anon <size>`
     (contiguous anonymous regions of 1 GiB or more, by size: allocator arenas,
     wasmtime's pools of linear memories, stacks and tables), `small anon` (the
-    other anonymous mappings), `other files`. Sums to RssAnon."""
+    other anonymous mappings), `other files`. Sums to RssAnon; `(pss)` is the proportional set size."""
     out = collections.Counter()
     regions = []   # [lo, hi, kind, anonymous kB]
     try:
@@ -138,6 +143,11 @@ def smaps(pid):
                         regions.append([lo, hi, kind, 0])
                 elif first == "Anonymous:" and regions:
                     regions[-1][3] += int(line.split()[1])
+                elif first == "Pss:":
+                    # Shared pages divided among their mappers: a page of a
+                    # .cwasm mapped into many memory slots counts once here,
+                    # but once per slot in RSS.
+                    out["(pss)"] += int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
         pass
     for lo, hi, kind, kb in regions:
@@ -149,7 +159,9 @@ def smaps(pid):
     return out
 
 def fmt_smaps(m):
-    return ", ".join(f"{k} {v/1024:.0f}" for k, v in sorted(m.items(), key=lambda kv: -kv[1]) if v >= 1024)
+    parts = [f"{k} {v/1024:.0f}" for k, v in sorted(m.items(), key=lambda kv: -kv[1])
+             if v >= 1024 and k != "(pss)"]
+    return ", ".join(parts) + f" (PSS {m['(pss)']/1024:.0f} MB)"
 
 def tcp_ext():
     """System-wide TcpExt counters (listen-queue overflows and drops)."""
