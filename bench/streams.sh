@@ -20,7 +20,8 @@
 #        target/release/spaceport to target/release/spaceport-dhat; allocation
 #        is ~10x slower under it, so ask for ~1000 streams, not 10,000; run
 #        the normal build once first, so the compiled components are cached),
-#        CACHE (target/bench-streams-cache: compiled components, kept)
+#        CACHE (target/bench-streams-cache: compiled components, kept),
+#        SPACEPORT_BIN (target/release/spaceport: e.g. an older build, to compare)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -39,7 +40,7 @@ rm -rf "$OUT" && mkdir -p "$OUT" "$CACHE"
 . bench/lib.sh
 # The host raises its own soft limit; the double and the client need ~STREAMS too.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-SPACEPORT_BIN=target/release/spaceport
+SPACEPORT_BIN=${SPACEPORT_BIN:-target/release/spaceport}
 [ "${PROFILE:-}" = dhat ] && SPACEPORT_BIN=target/release/spaceport-dhat
 for bin in "$SPACEPORT_BIN" target/release/llm-double components/target/wasm32-wasip2/release/chat_agent.wasm; do
   [ -e "$bin" ] || { echo "missing $bin: build it first (cargo build --release --locked -p spaceport -p llm-double; components: cargo build --release -p chat-agent ...)" >&2; exit 1; }
