@@ -69,8 +69,20 @@ impl Drop for RequestBody {
         // Outside a runtime (never on a request path) the body is just dropped.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let drain = Limited::new(body, LINGER_BYTES).collect();
-                // The result is discarded either way: the answer has been sent.
+                // Each frame is dropped as it comes: nothing is buffered.
+                let drain = async move {
+                    let mut body = body;
+                    let mut taken = 0usize;
+                    while taken < LINGER_BYTES {
+                        match body.frame().await {
+                            Some(Ok(frame)) => {
+                                taken += frame.data_ref().map_or(0, |d| d.len());
+                            }
+                            // Ended, or the client went away.
+                            _ => break,
+                        }
+                    }
+                };
                 let _ = tokio::time::timeout(LINGER_TIME, drain).await;
             });
         }
