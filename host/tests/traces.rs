@@ -26,57 +26,33 @@ struct Collector {
 
 impl Collector {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let spans: Arc<Mutex<Vec<Value>>> = Arc::default();
         let kept = spans.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let kept = kept.clone();
-                            async move {
-                                let path = req.uri().path().to_string();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                if path == "/v1/traces"
-                                    && let Ok(doc) = serde_json::from_slice::<Value>(&body)
-                                {
-                                    let mut kept = kept.lock().unwrap();
-                                    for rs in doc["resourceSpans"].as_array().into_iter().flatten()
-                                    {
-                                        for ss in rs["scopeSpans"].as_array().into_iter().flatten()
-                                        {
-                                            kept.extend(
-                                                ss["spans"]
-                                                    .as_array()
-                                                    .into_iter()
-                                                    .flatten()
-                                                    .cloned(),
-                                            );
-                                        }
-                                    }
-                                }
-                                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                                    Bytes::from_static(b"{}"),
-                                )))
-                            }
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-                });
+        let addr = common::serve_http(move |req: hyper::Request<hyper::body::Incoming>| {
+            let kept = kept.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                if path == "/v1/traces"
+                    && let Ok(doc) = serde_json::from_slice::<Value>(&body)
+                {
+                    let mut kept = kept.lock().unwrap();
+                    for rs in doc["resourceSpans"].as_array().into_iter().flatten() {
+                        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                            kept.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+                        }
+                    }
+                }
+                hyper::Response::new(Full::new(Bytes::from_static(b"{}")))
             }
-        });
+        })
+        .await;
+        let url = format!("http://{addr}");
         Self { url, spans }
     }
 
@@ -268,38 +244,23 @@ async fn without_an_endpoint_nothing_is_traced_or_propagated() {
 
 /// An HTTP server that answers 204 and keeps each request's `traceparent`.
 async fn upstream() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let kept = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let kept = kept.clone();
-                        async move {
-                            kept.lock().unwrap().push(
-                                req.headers()
-                                    .get("traceparent")
-                                    .and_then(|v| v.to_str().ok())
-                                    .map(str::to_string),
-                            );
-                            let mut resp = hyper::Response::new(Full::new(Bytes::new()));
-                            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            });
+    let addr = common::serve_http(move |req: hyper::Request<hyper::body::Incoming>| {
+        let kept = kept.clone();
+        async move {
+            kept.lock().unwrap().push(
+                req.headers()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            );
+            let mut resp = hyper::Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+            resp
         }
-    });
+    })
+    .await;
     (addr, seen)
 }
 

@@ -576,9 +576,7 @@ fn detach(mut parts: http::request::Parts, body: Bytes) -> (http::request::Parts
             value.set_sensitive(sensitive);
         }
     }
-    if let Ok(uri) =
-        http::Uri::from_maybe_shared(Bytes::copy_from_slice(parts.uri.to_string().as_bytes()))
-    {
+    if let Ok(uri) = http::Uri::from_maybe_shared(Bytes::from(parts.uri.to_string())) {
         parts.uri = uri;
     }
     let body = if body.len() < COPY_BODY_BELOW {
