@@ -3,11 +3,12 @@
 # SSE stream. STREAMS concurrent `POST /api/{user}/chat/stream` turns (one
 # user), each answered by bench/llm-double streaming one token a second for
 # SECONDS seconds (no tool calls), so every stream holds one chat-agent
-# instance, the client's connection and one model connection for SECONDS s.
+# instance, the client's connection and one model call for SECONDS s.
 # Samples the host's VmRSS / VmHWM / descriptors every second; reports idle,
 # peak and after-the-streams RSS, RSS per held stream, errors by kind and the
-# host's WARN/ERROR log lines. Each held stream costs the host two descriptors,
-# so the open-file limit caps what can be held (the host says what it chose).
+# host's WARN/ERROR log lines. Each held stream costs the host a descriptor
+# (two with LLM_HTTP2=off: its model call has its own connection), so the
+# open-file limit caps what can be held (the host says what it chose).
 #
 # Usage: bench/streams.sh [STREAMS] [SECONDS]   (defaults 10000 streams, 20 s)
 #   env: OUT (target/bench-streams), BATCH (100 streams per ramp step),
@@ -21,7 +22,9 @@
 #        is ~10x slower under it, so ask for ~1000 streams, not 10,000; run
 #        the normal build once first, so the compiled components are cached),
 #        CACHE (target/bench-streams-cache: compiled components, kept),
-#        SPACEPORT_BIN (target/release/spaceport: e.g. an older build, to compare)
+#        SPACEPORT_BIN (target/release/spaceport: e.g. an older build, to compare),
+#        LLM_HTTP2 (prior-knowledge: held model calls share HTTP/2 connections
+#        to the double, 100 to a connection; `off`: one HTTP/1.1 connection each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -57,7 +60,7 @@ bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH
   SPACEPORT_DHAT_OUT="$OUT/dhat-heap.json" SPACEPORT_CACHE_DIR="$CACHE" \
   SPACEPORT_MAX_INSTANCES=20000 SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   SPACEPORT_LLM_RATE_PER_MINUTE=100000000 SPACEPORT_LLM_CONCURRENT_PER_USER=100000 \
-  OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7911/v1 \
+  OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7911/v1 LLM_HTTP2="${LLM_HTTP2:-prior-knowledge}" \
   JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
   "$SPACEPORT_BIN" up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7912
 SP_PID=$BG_PID

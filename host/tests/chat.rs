@@ -880,3 +880,64 @@ async fn no_secret_reaches_an_answer_or_the_log() {
         );
     }
 }
+
+/// With `LLM_HTTP2=prior-knowledge`, concurrent streamed turns share HTTP/2
+/// connections to the provider, at most `LLM_STREAMS_PER_CONNECTION` each,
+/// instead of a connection (a descriptor and its buffers) per held stream;
+/// every turn still gets its own whole answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_streams_share_http2_connections_to_the_model() {
+    let (double, t) = start(
+        Backend::Sqlite,
+        &[
+            ("LLM_HTTP2", "prior-knowledge"),
+            ("LLM_STREAMS_PER_CONNECTION", "4"),
+            ("SPACEPORT_LLM_CONCURRENT_PER_USER", "50"),
+        ],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    const TURNS: usize = 10;
+    // Each answer waits before its head, so all ten calls are open at once.
+    double.script((0..TURNS).map(|_| {
+        Reply::Delayed(
+            Duration::from_millis(700),
+            Box::new(Reply::Stream {
+                chunks: llm_double::stream_text(&["held ", "answer"]),
+                cut: false,
+            }),
+        )
+    }));
+    let turns = (0..TURNS).map(|i| chat_sse(h, &ann, json!({"message": format!("turn {i}")})));
+    for events in futures_util::future::join_all(turns).await {
+        let done = events.last().expect("no events");
+        assert_eq!(done["type"], "done", "{events:?}");
+        assert_eq!(done["message"], "held answer");
+    }
+    let got = double.received();
+    assert_eq!(got.len(), TURNS);
+    assert!(
+        got.iter().all(|r| r.version == hyper::Version::HTTP_2),
+        "{:?}",
+        got.iter().map(|r| r.version).collect::<Vec<_>>()
+    );
+    assert!(
+        got.iter()
+            .all(|r| r.authorization.as_deref() == Some(format!("Bearer {KEY}").as_str()))
+    );
+    assert_eq!(
+        double.connections(),
+        TURNS.div_ceil(4),
+        "ten held calls at four per connection"
+    );
+
+    // Later calls reuse the open connections.
+    double.script([Reply::Stream {
+        chunks: llm_double::stream_text(&["again"]),
+        cut: false,
+    }]);
+    let events = chat_sse(h, &ann, json!({"message": "once more"})).await;
+    assert_eq!(events.last().unwrap()["message"], "again");
+    assert_eq!(double.connections(), TURNS.div_ceil(4));
+}

@@ -91,7 +91,7 @@ async fn serve(
         Duration::from_millis(config.db.statement_timeout_ms),
     );
     let mut options = config.engine.options(&config.db.data_dir);
-    fit_instances_to_descriptors(&mut options.max_instances);
+    fit_instances_to_descriptors(&mut options.max_instances, &config.llm);
     let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
     let registry = Arc::new(Registry::new(
         runtime.clone(),
@@ -201,11 +201,12 @@ async fn serve(
 }
 
 /// Raise the soft open-file limit to the hard one (logging both), and keep
-/// `max_instances` within what it allows: a streaming instance holds two
-/// descriptors (the client's connection and the model API's), and the pools,
+/// `max_instances` within what it allows: a streaming instance holds the
+/// client's connection and its share of the model API's (a whole one over
+/// HTTP/1.1, one in `LLM_STREAMS_PER_CONNECTION` over HTTP/2), and the pools,
 /// the listener and the compile cache need some. Running out would turn
 /// accepts and database opens into errors; a full host answers 503 `busy`.
-fn fit_instances_to_descriptors(max_instances: &mut u32) {
+fn fit_instances_to_descriptors(max_instances: &mut u32, llm: &LlmConfig) {
     let (soft, hard) = match rlimit::Resource::NOFILE.get() {
         Ok(limits) => limits,
         Err(e) => {
@@ -220,7 +221,13 @@ fn fit_instances_to_descriptors(max_instances: &mut u32) {
         soft_now = raised,
         "open-file limit"
     );
-    let fits = raised.saturating_sub(256) / 2;
+    let spare = raised.saturating_sub(256);
+    let fits = if llm.may_use_http2() {
+        let per = u64::from(llm.streams_per_connection);
+        spare * per / (per + 1)
+    } else {
+        spare / 2
+    };
     if u64::from(*max_instances) > fits {
         tracing::warn!(
             configured = *max_instances,

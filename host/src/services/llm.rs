@@ -4,9 +4,12 @@
 //! assembled, and errors mapped to a small typed set. The API key lives here
 //! only: it is never logged, put in an error, or handed to a component.
 
+use super::llm_http::{Http2Mode, ModelBody, ModelHttp, read_to_end};
 use super::metrics::METRICS;
+use bytes::Bytes;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use http_body_util::BodyDataStream;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +53,20 @@ pub struct LlmConfig {
     /// Retries of a 429/5xx/connection failure.
     #[arg(long = "llm-max-retries", env = "LLM_MAX_RETRIES", default_value_t = 3)]
     pub max_retries: u32,
+    /// HTTP/2 to the provider: `auto` (when its TLS offers it), `prior-knowledge`
+    /// (also over plain http://, for a server known to speak it) or `off`.
+    #[arg(
+        long = "llm-http2",
+        env = "LLM_HTTP2",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub http2: Http2Mode,
+    /// Most calls carried at once by one HTTP/2 connection to the provider
+    /// (the provider's own limit applies when it is lower).
+    #[arg(long = "llm-streams-per-connection", env = "LLM_STREAMS_PER_CONNECTION",
+          default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub streams_per_connection: u32,
 }
 
 fn parse_base_url(value: &str) -> Result<String, String> {
@@ -73,6 +90,8 @@ impl Default for LlmConfig {
             embedding_model: "text-embedding-3-small".into(),
             timeout: Duration::from_secs(60),
             max_retries: 3,
+            http2: Http2Mode::Auto,
+            streams_per_connection: 100,
         }
     }
 }
@@ -90,6 +109,17 @@ impl std::fmt::Debug for LlmConfig {
 impl LlmConfig {
     pub fn configured(&self) -> bool {
         self.api_key.as_ref().is_some_and(|k| !k.trim().is_empty())
+    }
+
+    /// Whether calls may share HTTP/2 connections: over TLS unless `off`
+    /// (the provider still has the last word), over plain HTTP only by
+    /// prior knowledge.
+    pub fn may_use_http2(&self) -> bool {
+        match self.http2 {
+            Http2Mode::Off => false,
+            Http2Mode::PriorKnowledge => true,
+            Http2Mode::Auto => self.base_url.starts_with("https://"),
+        }
     }
 }
 
@@ -151,21 +181,21 @@ pub enum StreamItem {
 
 /// The client, shared by every instance.
 pub struct LlmClient {
-    http: reqwest::Client,
+    http: ModelHttp,
     config: LlmConfig,
 }
 
+/// The most of a provider's answer the host reads (a JSON completion or a
+/// batch of embeddings; a streamed answer is read as it comes, not whole).
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 impl LlmClient {
     pub fn new(config: LlmConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // After a burst of streams, keep a few warm connections, not one
-            // per stream: 10,000 idle connections held 10,000 descriptors (and
-            // their buffers) for the idle timeout, against the limit the
-            // instance slots are sized by.
-            .pool_max_idle_per_host(32)
-            .build()?;
+        let http = ModelHttp::new(
+            &config.base_url,
+            config.http2,
+            config.streams_per_connection as usize,
+        )?;
         Ok(Self { http, config })
     }
 
@@ -179,35 +209,38 @@ impl LlmClient {
         &self,
         path: &str,
         body: &Value,
-        whole_timeout: bool,
         call: &'static str,
-    ) -> Result<reqwest::Response, LlmError> {
+    ) -> Result<http::Response<ModelBody>, LlmError> {
         let key = self
             .config
             .api_key
             .as_deref()
             .ok_or(LlmError::Unconfigured)?;
         let url = format!("{}{path}", self.config.base_url);
+        let payload = Bytes::from(serde_json::to_vec(body).map_err(|e| {
+            LlmError::InvalidRequest(format!("the request cannot be encoded: {e}"))
+        })?);
+        let mut authorization =
+            http::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                LlmError::Unauthorized("the API key is not a valid header value".into())
+            })?;
+        // Never in HTTP/2's header compression table, nor in a debug print.
+        authorization.set_sensitive(true);
         let mut attempt = 0;
         loop {
-            let mut trace = http::HeaderMap::new();
-            super::telemetry::inject(&mut trace);
-            let mut req = self
-                .http
-                .post(&url)
-                .bearer_auth(key)
-                .headers(trace)
-                .json(body);
-            if whole_timeout {
-                req = req.timeout(self.config.timeout);
-            }
-            let sent = tokio::time::timeout(self.config.timeout, req.send()).await;
+            let mut headers = http::HeaderMap::new();
+            super::telemetry::inject(&mut headers);
+            headers.insert(http::header::AUTHORIZATION, authorization.clone());
+            let sent = tokio::time::timeout(
+                self.config.timeout,
+                self.http.post(&url, headers, payload.clone()),
+            )
+            .await;
             let (retryable, error, retry_after) = match sent {
                 Err(_) => return Err(LlmError::Timeout(self.config.timeout)),
-                Ok(Err(e)) if e.is_timeout() => return Err(LlmError::Timeout(self.config.timeout)),
                 Ok(Err(e)) => {
                     // The full error names the provider's URL: the log gets it, the caller does not.
-                    tracing::warn!(error = %describe(&e), "LLM provider unreachable");
+                    tracing::warn!(error = %e, "LLM provider unreachable");
                     (
                         true,
                         LlmError::Unavailable("cannot reach the provider".into()),
@@ -219,12 +252,12 @@ impl LlmClient {
                     let status = resp.status();
                     let retry_after = resp
                         .headers()
-                        .get(reqwest::header::RETRY_AFTER)
+                        .get(http::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
                     // The provider's body may echo the request or name its
                     // internals: it goes to the log, the caller gets the status.
-                    let body = provider_message(resp).await;
+                    let body = provider_message(resp.into_body(), self.config.timeout).await;
                     tracing::warn!(status = status.as_u16(), provider_message = %body, "LLM provider refused the call");
                     let detail = format!("the provider answered HTTP {}", status.as_u16());
                     match status.as_u16() {
@@ -248,6 +281,28 @@ impl LlmClient {
         }
     }
 
+    /// A whole JSON answer, read within the timeout and the size cap.
+    async fn read_json(
+        &self,
+        resp: http::Response<ModelBody>,
+        what: &str,
+    ) -> Result<Value, LlmError> {
+        let bytes = tokio::time::timeout(
+            self.config.timeout,
+            read_to_end(resp.into_body(), MAX_ANSWER_BYTES),
+        )
+        .await
+        .map_err(|_| LlmError::Timeout(self.config.timeout))?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "LLM {what} answer unreadable");
+            LlmError::BadResponse("the answer could not be read".into())
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::warn!(error = %e, "LLM {what} answer is not JSON");
+            LlmError::BadResponse("the answer is not valid JSON".into())
+        })
+    }
+
     /// A whole completion.
     pub async fn complete(&self, body: Value) -> Result<Completion, LlmError> {
         let body = self.with_model(body, false);
@@ -265,16 +320,8 @@ impl LlmClient {
     }
 
     async fn complete_inner(&self, body: &Value) -> Result<Completion, LlmError> {
-        let resp = self
-            .post("/chat/completions", body, true, "complete")
-            .await?;
-        let value: Value = tokio::time::timeout(self.config.timeout, resp.json())
-            .await
-            .map_err(|_| LlmError::Timeout(self.config.timeout))?
-            .map_err(|e| {
-                tracing::warn!(error = %describe(&e), "LLM answer unreadable");
-                LlmError::BadResponse("the answer is not valid JSON".into())
-            })?;
+        let resp = self.post("/chat/completions", body, "complete").await?;
+        let value = self.read_json(resp, "completion").await?;
         parse_completion(&value)
     }
 
@@ -300,9 +347,7 @@ impl LlmClient {
                 let done = |outcome: Result<Option<Usage>, &LlmError>| {
                     record(&tracing::Span::current(), "stream", &model, start, &outcome);
                 };
-                let sent = client
-                    .post("/chat/completions", &body, false, "stream")
-                    .await;
+                let sent = client.post("/chat/completions", &body, "stream").await;
                 // The request (messages, tool schemas: kilobytes as a JSON
                 // tree) is not needed while the answer streams, which can
                 // take minutes per held stream.
@@ -316,7 +361,7 @@ impl LlmClient {
                     }
                 };
                 let idle = client.config.timeout;
-                let mut events = resp.bytes_stream().eventsource();
+                let mut events = BodyDataStream::new(resp.into_body()).eventsource();
                 let mut state = Assembler::default();
                 loop {
                     let event = match tokio::time::timeout(idle, events.next()).await {
@@ -396,11 +441,8 @@ impl LlmClient {
     }
 
     async fn embed_inner(&self, body: &Value) -> Result<(Vec<Vec<f32>>, Option<Usage>), LlmError> {
-        let resp = self.post("/embeddings", body, true, "embed").await?;
-        let value: Value = resp.json().await.map_err(|e| {
-            tracing::warn!(error = %describe(&e), "LLM embeddings answer unreadable");
-            LlmError::BadResponse("the answer is not valid JSON".into())
-        })?;
+        let resp = self.post("/embeddings", body, "embed").await?;
+        let value = self.read_json(resp, "embeddings").await?;
         let data = value["data"]
             .as_array()
             .ok_or_else(|| LlmError::BadResponse("no `data` array".into()))?;
@@ -433,7 +475,6 @@ impl LlmClient {
     }
 }
 
-/// An error message without URLs' query strings or headers (reqwest's Display has neither the key nor headers).
 impl LlmError {
     /// A short, stable name of the kind of failure (a metric label).
     pub fn kind(&self) -> &'static str {
@@ -491,19 +532,13 @@ fn llm_span(call: &'static str, body: &Value) -> tracing::Span {
     )
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
-}
-
-async fn provider_message(resp: reqwest::Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+/// The gist of a refusal's body, for the log: its `error.message`, else its first 300 characters.
+async fn provider_message(body: ModelBody, timeout: Duration) -> String {
+    let bytes = match tokio::time::timeout(timeout, read_to_end(body, 64 << 10)).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => return String::new(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))

@@ -7,6 +7,7 @@ pub mod databases;
 pub mod db;
 pub mod deploy;
 pub mod llm;
+pub mod llm_http;
 pub mod metrics;
 pub mod qdrant;
 pub mod sessions;

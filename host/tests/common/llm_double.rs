@@ -34,6 +34,8 @@ pub struct Received {
     pub authorization: Option<String>,
     /// The W3C trace context the caller sent, if any.
     pub traceparent: Option<String>,
+    /// The protocol the request came by (HTTP/1.1, or HTTP/2 when the host multiplexes).
+    pub version: hyper::Version,
     pub body: Value,
 }
 
@@ -44,6 +46,8 @@ struct State {
     /// When set, `/embeddings` is answered from the text (see
     /// [`LlmDouble::embed_texts`]) instead of from the script.
     embedding_dimension: Option<usize>,
+    /// Connections accepted so far.
+    connections: usize,
 }
 
 pub struct LlmDouble {
@@ -74,6 +78,7 @@ impl LlmDouble {
                     return;
                 };
                 let state = shared.clone();
+                state.lock().unwrap().connections += 1;
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
                     let _ = hyper_util::server::conn::auto::Builder::new(
@@ -113,6 +118,11 @@ impl LlmDouble {
         self.state.lock().unwrap().embedding_dimension = None;
     }
 
+    /// How many connections the host has opened to the double.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
     pub fn remaining(&self) -> usize {
         self.state.lock().unwrap().script.len()
     }
@@ -123,6 +133,7 @@ async fn handle(
     state: Arc<Mutex<State>>,
 ) -> Result<hyper::Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
+    let version = req.version();
     let authorization = req
         .headers()
         .get("authorization")
@@ -151,6 +162,7 @@ async fn handle(
             path,
             authorization,
             traceparent,
+            version,
             body,
         });
         match embedding {
