@@ -73,7 +73,7 @@ echo "listen backlogs (Send-Q): $(ss -Hltn '( sport = :7911 or sport = :7912 )' 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 STARTUP_RSS=$(rss_kb "$SP_PID")
 # What the host made of SPACEPORT_MAX_INSTANCES (it logs when it lowers it).
-MAX_INSTANCES=$(sed -n 's/.*SPACEPORT_MAX_INSTANCES exceeds.*allowed=\([0-9]*\).*/\1/p; s/.*allowed=\([0-9]*\).*SPACEPORT_MAX_INSTANCES exceeds.*/\1/p' "$OUT/spaceport.log" | head -1)
+MAX_INSTANCES=$(sed -n 's/.*SPACEPORT_MAX_INSTANCES exceeds.*allowed=\([0-9]*\).*/\1/p; s/.*allowed=\([0-9]*\).*SPACEPORT_MAX_INSTANCES exceeds.*/\1/p' "$OUT/spaceport.log" | sort -n | head -1)
 MAX_INSTANCES=${MAX_INSTANCES:-20000}
 echo "host pid $SP_PID: max instances $MAX_INSTANCES (asked 20000; host soft open-file limit $(awk '/Max open files/ {print $4}' "/proc/$SP_PID/limits"))"
 if [ "$STREAMS" -gt "$MAX_INSTANCES" ]; then

@@ -340,84 +340,97 @@ impl LlmClient {
         let start = Instant::now();
         let span = llm_span("stream", &body);
         // Everything, including waiting for the response headers, happens in
-        // the background, so the caller can send keep-alives meanwhile.
+        // the background, so the caller can send keep-alives meanwhile. The
+        // call's future (the send, the retries, the SSE parser: tens of KB)
+        // is built and boxed inside the task: `stream` runs on an instance's
+        // fiber, and a future handed to `spawn` by value is laid out in the
+        // caller's stack frame first. Those pages would stay resident in the
+        // fiber stack's slot for as long as the stream is held (measured: 76
+        // KB of fiber stack per held stream before, see bench/streams.sh).
         tokio::spawn(
-            async move {
-                let model = model_of(&body).to_string();
-                let done = |outcome: Result<Option<Usage>, &LlmError>| {
-                    record(&tracing::Span::current(), "stream", &model, start, &outcome);
-                };
-                let sent = client.post("/chat/completions", &body, "stream").await;
-                // The request (messages, tool schemas: kilobytes as a JSON
-                // tree) is not needed while the answer streams, which can
-                // take minutes per held stream.
-                drop(body);
-                let resp = match sent {
-                    Ok(resp) => resp,
-                    Err(e) => {
-                        done(Err(&e));
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let idle = client.config.timeout;
-                let mut events = BodyDataStream::new(resp.into_body()).eventsource();
-                let mut state = Assembler::default();
-                loop {
-                    let event = match tokio::time::timeout(idle, events.next()).await {
-                        Err(_) => Err(LlmError::Timeout(idle)),
-                        Ok(None) => Err(LlmError::Unavailable(
-                            "the stream ended before the completion finished".into(),
-                        )),
-                        Ok(Some(Err(e))) => {
-                            tracing::warn!(error = %e, "LLM stream broke");
-                            Err(LlmError::Unavailable("the stream broke".into()))
-                        }
-                        Ok(Some(Ok(event))) => Ok(event),
-                    };
-                    let event = match event {
-                        Ok(e) => e,
-                        Err(e) => {
-                            done(Err(&e));
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    };
-                    if event.data.trim() == "[DONE]" {
-                        let finished = state.finish();
-                        done(match &finished {
-                            Ok(StreamItem::Finished(c)) => Ok(c.usage),
-                            Ok(StreamItem::Content(_)) => Ok(None),
-                            Err(e) => Err(e),
-                        });
-                        let _ = tx.send(finished).await;
-                        return;
-                    }
-                    match state.chunk(&event.data) {
-                        Ok(Some(text)) => {
-                            if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
-                                // The instance went away (its client left): the call ends here.
-                                METRICS.llm_call(
-                                    &model,
-                                    "stream",
-                                    "cancelled",
-                                    start.elapsed().as_secs_f64(),
-                                );
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            done(Err(&e));
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    }
-                }
-            }
-            .instrument(span),
+            async move { Box::pin(client.run_stream(body, tx, start)).await }.instrument(span),
         );
         Ok(rx)
+    }
+
+    async fn run_stream(
+        self: Arc<Self>,
+        body: Value,
+        tx: mpsc::Sender<Result<StreamItem, LlmError>>,
+        start: Instant,
+    ) {
+        let client = self;
+        let model = model_of(&body).to_string();
+        let done = |outcome: Result<Option<Usage>, &LlmError>| {
+            record(&tracing::Span::current(), "stream", &model, start, &outcome);
+        };
+        let sent = client.post("/chat/completions", &body, "stream").await;
+        // The request (messages, tool schemas: kilobytes as a JSON
+        // tree) is not needed while the answer streams, which can
+        // take minutes per held stream.
+        drop(body);
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                done(Err(&e));
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let idle = client.config.timeout;
+        let mut events = BodyDataStream::new(resp.into_body()).eventsource();
+        let mut state = Assembler::default();
+        loop {
+            let event = match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => Err(LlmError::Timeout(idle)),
+                Ok(None) => Err(LlmError::Unavailable(
+                    "the stream ended before the completion finished".into(),
+                )),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "LLM stream broke");
+                    Err(LlmError::Unavailable("the stream broke".into()))
+                }
+                Ok(Some(Ok(event))) => Ok(event),
+            };
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    done(Err(&e));
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            if event.data.trim() == "[DONE]" {
+                let finished = state.finish();
+                done(match &finished {
+                    Ok(StreamItem::Finished(c)) => Ok(c.usage),
+                    Ok(StreamItem::Content(_)) => Ok(None),
+                    Err(e) => Err(e),
+                });
+                let _ = tx.send(finished).await;
+                return;
+            }
+            match state.chunk(&event.data) {
+                Ok(Some(text)) => {
+                    if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
+                        // The instance went away (its client left): the call ends here.
+                        METRICS.llm_call(
+                            &model,
+                            "stream",
+                            "cancelled",
+                            start.elapsed().as_secs_f64(),
+                        );
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    done(Err(&e));
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
     }
 
     /// Embeddings for `inputs`.

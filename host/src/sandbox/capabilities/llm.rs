@@ -189,7 +189,12 @@ impl Host for View<'_> {
     async fn complete(&mut self, request: Request) -> Result<WitCompletion, WitError> {
         let backend = self.backend()?.clone();
         let request = self.within_grant(request)?;
-        Ok(to_wit(backend.complete(body(request)).await?))
+        let body = body(request);
+        // The HTTP exchange (with its retries) runs off this instance's fiber.
+        let completion = super::off_fiber(move || async move { backend.complete(body).await })
+            .await
+            .ok_or_else(|| WitError::Unavailable("the call failed".into()))??;
+        Ok(to_wit(completion))
     }
 
     async fn stream(&mut self, request: Request) -> Result<Resource<CompletionStream>, WitError> {
@@ -208,7 +213,11 @@ impl Host for View<'_> {
     ) -> Result<Vec<Vec<f32>>, WitError> {
         let backend = self.backend()?.clone();
         self.check_model(model.as_ref())?;
-        Ok(backend.embed(inputs, model).await?)
+        Ok(
+            super::off_fiber(move || async move { backend.embed(inputs, model).await })
+                .await
+                .ok_or_else(|| WitError::Unavailable("the call failed".into()))??,
+        )
     }
 }
 

@@ -102,6 +102,10 @@ impl Host for State {
                 .to_string(),
             ));
         }
-        host.call(&name, arguments, &self.request).await
+        // The nested instance is set up and awaited off this instance's fiber.
+        let request = self.request.clone();
+        super::off_fiber(move || async move { host.call(&name, arguments, &request).await })
+            .await
+            .unwrap_or_else(|| Err(ToolError::Unavailable("the tool call failed".into())))
     }
 }

@@ -214,7 +214,13 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(options: &EngineOptions, caps: Capabilities) -> anyhow::Result<Self> {
-        let (engine, pooling) = build_engine(options)?;
+        let (engine, pooled) = build_engine(options)?;
+        let pooling = pooled.is_some();
+        let mut options = options.clone();
+        if let Some(slots) = pooled {
+            options.max_instances = options.max_instances.min(slots);
+        }
+        let options = &options;
         let mut linker = Linker::new(&engine);
         Capabilities::link(&mut linker)?;
         let cache = ArtifactCache::new(
@@ -520,10 +526,17 @@ fn base_config(options: &EngineOptions) -> wasmtime::Config {
     config
 }
 
-/// The engine, with the pooling allocator when it can reserve its address space.
-fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
-    if options.pooling {
-        let slots = options.max_instances.max(1);
+/// The engine, with the pooling allocator when it can reserve its address
+/// space, and how many instance slots that pool has. Each slot reserves a few
+/// GiB of address space per memory (so that wasm's bounds checks are the MMU's
+/// guard pages), in one mapping: ~10,500 slots fill the largest hole in a
+/// process's 128 TiB (measured here). When the reservation fails, a pool a
+/// sixteenth smaller is tried (and `max_instances` follows it), down to 1,024
+/// slots, before giving up on pooling.
+fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, Option<u32>)> {
+    let mut slots = options.max_instances.max(1);
+    let mut pooling = options.pooling;
+    while pooling {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
             .total_core_instances(slots.saturating_mul(8))
@@ -547,17 +560,33 @@ fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
         let mut config = base_config(options);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&config) {
-            Ok(engine) => return Ok((engine, true)),
-            Err(e) => tracing::warn!(
-                error = %format!("{e:#}"),
-                slots,
-                "pooling allocator unavailable (address-space reservation failed); falling back to on-demand allocation"
-            ),
+            Ok(engine) => {
+                if slots < options.max_instances {
+                    tracing::warn!(
+                        configured = options.max_instances,
+                        allowed = slots,
+                        "SPACEPORT_MAX_INSTANCES exceeds what the address space holds for the instance pool; using the smaller number"
+                    );
+                }
+                return Ok((engine, Some(slots)));
+            }
+            Err(e) if slots > 1024 => {
+                tracing::info!(error = %format!("{e:#}"), slots, "instance pool too large for the address space; trying a smaller one");
+                slots -= slots / 16;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %format!("{e:#}"),
+                    slots,
+                    "pooling allocator unavailable (address-space reservation failed); falling back to on-demand allocation"
+                );
+                pooling = false;
+            }
         }
     }
     let engine = Engine::new(&base_config(options))
         .map_err(|e| anyhow::anyhow!("creating the wasmtime engine: {e:#}"))?;
-    Ok((engine, false))
+    Ok((engine, None))
 }
 
 fn start_epoch_ticker(engine: &Engine) {
