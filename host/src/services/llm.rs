@@ -364,7 +364,11 @@ impl LlmClient {
         let done = |outcome: Result<Option<Usage>, &LlmError>| {
             record(&tracing::Span::current(), "stream", &model, start, &outcome);
         };
-        let sent = client.post("/chat/completions", &body, "stream").await;
+        // Boxed: this task's own allocation is as large as the largest thing
+        // it awaits, and sending (retries, the connection's futures) is ~8 KB
+        // of it that a held stream would otherwise keep while its answer
+        // trickles in for minutes.
+        let sent = Box::pin(client.post("/chat/completions", &body, "stream")).await;
         // The request (messages, tool schemas: kilobytes as a JSON
         // tree) is not needed while the answer streams, which can
         // take minutes per held stream.

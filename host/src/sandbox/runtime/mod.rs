@@ -530,9 +530,10 @@ fn base_config(options: &EngineOptions) -> wasmtime::Config {
 /// space, and how many instance slots that pool has. Each slot reserves a few
 /// GiB of address space per memory (so that wasm's bounds checks are the MMU's
 /// guard pages), in one mapping: ~10,500 slots fill the largest hole in a
-/// process's 128 TiB (measured here). When the reservation fails, a pool a
-/// sixteenth smaller is tried (and `max_instances` follows it), down to 1,024
-/// slots, before giving up on pooling.
+/// process's 128 TiB (below the executable, whose address ASLR moves by up to
+/// 1 TiB). When the reservation fails, a pool a thirty-second smaller is tried
+/// (and `max_instances` follows it), down to 1,024 slots, before giving up on
+/// pooling: a failed reservation costs microseconds.
 fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, Option<u32>)> {
     let mut slots = options.max_instances.max(1);
     let mut pooling = options.pooling;
@@ -572,7 +573,7 @@ fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, Option<u32>)
             }
             Err(e) if slots > 1024 => {
                 tracing::info!(error = %format!("{e:#}"), slots, "instance pool too large for the address space; trying a smaller one");
-                slots -= slots / 16;
+                slots -= slots / 32;
             }
             Err(e) => {
                 tracing::warn!(
