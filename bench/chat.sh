@@ -7,6 +7,8 @@
 # Reports the mean latency of sequential turns and requests/s under wrk -c8.
 #
 # Usage: bench/chat.sh [TURNS] [SECONDS]   (defaults 200 turns, 10 s)
+#   env: SPACEPORT_BIN (target/release/spaceport: e.g. an older build, to compare),
+#        LLM_HTTP2 (auto: HTTP/1.1 to the double; prior-knowledge: HTTP/2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -26,7 +28,7 @@ sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/
 bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
   SPACEPORT_AUTH_RATE_PER_MINUTE=1000 SPACEPORT_LLM_RATE_PER_MINUTE=1000000 SPACEPORT_LLM_CONCURRENT_PER_USER=1000 OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7890/v1 \
   JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
-  ./target/release/spaceport up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891
+  "${SPACEPORT_BIN:-./target/release/spaceport}" up --manifest "$OUT/bench.toml" --listen 127.0.0.1:7891
 SP_PID=$BG_PID
 wait_up http://127.0.0.1:7891/health
 
