@@ -172,7 +172,7 @@ struct Conn {
     peer_max: Arc<AtomicUsize>,
     /// Calls holding this connection, including those waiting for it to open.
     inflight: AtomicUsize,
-    /// Opening it failed: no new call takes it.
+    /// Opening it or a call on it failed: no new call takes it.
     failed: AtomicBool,
     /// Milliseconds after the pool's epoch when its last call ended.
     idle_since: std::sync::atomic::AtomicU64,
@@ -317,8 +317,16 @@ impl H2Pool {
                 return Err(e);
             }
         };
-        send.ready().await.map_err(|e| describe(&e))?;
-        let answer = send.send_request(req).await.map_err(|e| describe(&e))?;
+        // A connection that failed a call gets no new call; its calls in
+        // flight go on, and the caller's retry takes a fresh lease. (After a
+        // GOAWAY hyper already reports the connection closed, which `lease`
+        // skips: see the test below.)
+        let refused = |e: hyper::Error| {
+            lease.conn.failed.store(true, Ordering::Relaxed);
+            describe(&e)
+        };
+        send.ready().await.map_err(refused)?;
+        let answer = send.send_request(req).await.map_err(refused)?;
         Ok(Some(answer.map(|body| {
             Leased {
                 body,
@@ -590,6 +598,89 @@ mod tests {
         assert_eq!(
             &answer.into_body().collect().await.unwrap().to_bytes()[..],
             b"up"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_goaway_new_calls_go_to_a_new_connection() {
+        // An h2c server whose first connection, once a call is in flight on
+        // it, says GOAWAY (and still answers that call).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let goaway = Arc::new(tokio::sync::Notify::new());
+        let signal = goaway.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let nth = count.fetch_add(1, Ordering::SeqCst);
+                let signal = signal.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        |req: http::Request<hyper::body::Incoming>| async move {
+                            if req.uri().path() == "/slow" {
+                                tokio::time::sleep(Duration::from_millis(600)).await;
+                            }
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                Bytes::from_static(b"ok"),
+                            )))
+                        },
+                    );
+                    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service);
+                    let mut conn = std::pin::pin!(conn);
+                    if nth == 0 {
+                        tokio::select! {
+                            _ = conn.as_mut() => return,
+                            () = signal.notified() => conn.as_mut().graceful_shutdown(),
+                        }
+                    }
+                    let _ = conn.await;
+                });
+            }
+        });
+        let pool = H2Pool::for_url(
+            &format!("http://127.0.0.1:{port}/v1"),
+            Http2Mode::PriorKnowledge,
+            100,
+            webpki_tls().unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        let pool = Arc::new(pool);
+        let req = |path: &str| {
+            http::Request::post(format!("http://127.0.0.1:{port}{path}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        };
+        let held = {
+            let pool = pool.clone();
+            let slow = req("/slow");
+            tokio::spawn(async move { pool.send(slow).await })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        goaway.notify_one();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // At most one call is refused (the one that finds out); the next goes elsewhere.
+        let mut answer = pool.send(req("/fast")).await;
+        if answer.is_err() {
+            answer = pool.send(req("/fast")).await;
+        }
+        let answer = answer.expect("a call after GOAWAY").unwrap();
+        assert_eq!(
+            &answer.into_body().collect().await.unwrap().to_bytes()[..],
+            b"ok"
+        );
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a second connection was opened"
+        );
+        // The call in flight when GOAWAY came was still answered.
+        let held = held.await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            &held.into_body().collect().await.unwrap().to_bytes()[..],
+            b"ok"
         );
     }
 
