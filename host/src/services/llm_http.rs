@@ -505,9 +505,9 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn concurrent_calls_share_tls_http2_connections() {
-        let (port, tls, accepted) = tls_server(&[b"h2", b"http/1.1"]).await;
+    /// A pool (`auto`, two calls to a connection) for a TLS server offering `alpn`.
+    async fn tls_pool(alpn: &[&[u8]]) -> (H2Pool, u16, Arc<AtomicUsize>) {
+        let (port, tls, accepted) = tls_server(alpn).await;
         let pool = H2Pool::for_url(
             &format!("https://localhost:{port}/v1"),
             Http2Mode::Auto,
@@ -516,6 +516,12 @@ mod tests {
         )
         .unwrap()
         .unwrap();
+        (pool, port, accepted)
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_share_tls_http2_connections() {
+        let (pool, port, accepted) = tls_pool(&[b"h2", b"http/1.1"]).await;
         let calls = (0..5).map(|_| pool.send(request(port)));
         for answer in futures_util::future::join_all(calls).await {
             let answer = answer.unwrap().expect("HTTP/2 was offered");
@@ -537,15 +543,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_provider_choosing_http1_is_left_to_http1() {
-        let (port, tls, accepted) = tls_server(&[b"http/1.1"]).await;
-        let pool = H2Pool::for_url(
-            &format!("https://localhost:{port}/v1"),
-            Http2Mode::Auto,
-            2,
-            tls,
-        )
-        .unwrap()
-        .unwrap();
+        let (pool, port, accepted) = tls_pool(&[b"http/1.1"]).await;
         assert!(pool.send(request(port)).await.unwrap().is_none());
         assert!(pool.send(request(port)).await.unwrap().is_none());
         assert_eq!(
