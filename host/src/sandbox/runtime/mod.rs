@@ -216,11 +216,8 @@ impl Runtime {
     pub fn new(options: &EngineOptions, caps: Capabilities) -> anyhow::Result<Self> {
         let (engine, pooled) = build_engine(options)?;
         let pooling = pooled.is_some();
-        let mut options = options.clone();
-        if let Some(slots) = pooled {
-            options.max_instances = options.max_instances.min(slots);
-        }
-        let options = &options;
+        // The pool may hold fewer slots than asked for (address space).
+        let max_instances = pooled.unwrap_or(options.max_instances).max(1);
         let mut linker = Linker::new(&engine);
         Capabilities::link(&mut linker)?;
         let cache = ArtifactCache::new(
@@ -230,14 +227,10 @@ impl Runtime {
         );
         start_epoch_ticker(&engine);
         Ok(Self {
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                options.max_instances.max(1) as usize
-            )),
-            capacity: options.max_instances.max(1) as usize,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_instances as usize)),
+            capacity: max_instances as usize,
             // A quarter of the slots, but never fewer than 16 (or all of a small host's).
-            default_concurrency: (options.max_instances / 4)
-                .max(options.max_instances.min(16))
-                .max(1),
+            default_concurrency: (max_instances / 4).max(max_instances.min(16)),
             budget: {
                 let budget = MemoryBudget::from_setting(options.memory_budget_mb);
                 if budget.limit() < usize::MAX {
