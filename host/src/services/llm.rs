@@ -170,6 +170,14 @@ pub struct Completion {
     pub model: String,
 }
 
+/// How a relayed stream ended, when it did not fail.
+enum Relayed {
+    /// The completion arrived whole.
+    Finished(Box<Completion>),
+    /// Nobody was listening any more.
+    Abandoned,
+}
+
 /// One step of a stream.
 #[derive(Debug)]
 pub enum StreamItem {
@@ -353,86 +361,74 @@ impl LlmClient {
         Ok(rx)
     }
 
+    /// The background half of [`Self::stream`]: relays the answer's content
+    /// to `tx`, then its end (the completion, or why it failed).
     async fn run_stream(
         self: Arc<Self>,
         body: Value,
         tx: mpsc::Sender<Result<StreamItem, LlmError>>,
         start: Instant,
     ) {
-        let client = self;
         let model = model_of(&body).to_string();
-        let done = |outcome: Result<Option<Usage>, &LlmError>| {
-            record(&tracing::Span::current(), "stream", &model, start, &outcome);
+        // Recorded before the last item is sent: once the instance has it,
+        // its answer can end and the metrics be read.
+        let last = match self.relay(body, &tx).await {
+            // The instance went away (its client left): the call ends here.
+            Ok(Relayed::Abandoned) => {
+                METRICS.llm_call(&model, "stream", "cancelled", start.elapsed().as_secs_f64());
+                return;
+            }
+            Ok(Relayed::Finished(completion)) => {
+                let usage = Ok::<_, &LlmError>(completion.usage);
+                record(&tracing::Span::current(), "stream", &model, start, &usage);
+                Ok(StreamItem::Finished(completion))
+            }
+            Err(e) => {
+                record(&tracing::Span::current(), "stream", &model, start, &Err(&e));
+                Err(e)
+            }
         };
+        let _ = tx.send(last).await;
+    }
+
+    async fn relay(
+        &self,
+        body: Value,
+        tx: &mpsc::Sender<Result<StreamItem, LlmError>>,
+    ) -> Result<Relayed, LlmError> {
         // Boxed: this task's own allocation is as large as the largest thing
         // it awaits, and sending (retries, the connection's futures) is ~8 KB
         // of it that a held stream would otherwise keep while its answer
         // trickles in for minutes.
-        let sent = Box::pin(client.post("/chat/completions", &body, "stream")).await;
+        let sent = Box::pin(self.post("/chat/completions", &body, "stream")).await;
         // The request (messages, tool schemas: kilobytes as a JSON
         // tree) is not needed while the answer streams, which can
         // take minutes per held stream.
         drop(body);
-        let resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => {
-                done(Err(&e));
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        let idle = client.config.timeout;
-        let mut events = BodyDataStream::new(resp.into_body()).eventsource();
+        let idle = self.config.timeout;
+        let mut events = BodyDataStream::new(sent?.into_body()).eventsource();
         let mut state = Assembler::default();
         loop {
             let event = match tokio::time::timeout(idle, events.next()).await {
-                Err(_) => Err(LlmError::Timeout(idle)),
-                Ok(None) => Err(LlmError::Unavailable(
-                    "the stream ended before the completion finished".into(),
-                )),
+                Err(_) => return Err(LlmError::Timeout(idle)),
+                Ok(None) => {
+                    return Err(LlmError::Unavailable(
+                        "the stream ended before the completion finished".into(),
+                    ));
+                }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(error = %e, "LLM stream broke");
-                    Err(LlmError::Unavailable("the stream broke".into()))
+                    return Err(LlmError::Unavailable("the stream broke".into()));
                 }
-                Ok(Some(Ok(event))) => Ok(event),
-            };
-            let event = match event {
-                Ok(e) => e,
-                Err(e) => {
-                    done(Err(&e));
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
+                Ok(Some(Ok(event))) => event,
             };
             if event.data.trim() == "[DONE]" {
-                let finished = state.finish();
-                done(match &finished {
-                    Ok(StreamItem::Finished(c)) => Ok(c.usage),
-                    Ok(StreamItem::Content(_)) => Ok(None),
-                    Err(e) => Err(e),
-                });
-                let _ = tx.send(finished).await;
-                return;
+                return Ok(Relayed::Finished(state.finish()?));
             }
-            match state.chunk(&event.data) {
-                Ok(Some(text)) => {
-                    if tx.send(Ok(StreamItem::Content(text))).await.is_err() {
-                        // The instance went away (its client left): the call ends here.
-                        METRICS.llm_call(
-                            &model,
-                            "stream",
-                            "cancelled",
-                            start.elapsed().as_secs_f64(),
-                        );
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    done(Err(&e));
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
+            if let Some(text) = state.chunk(&event.data)?
+                && tx.send(Ok(StreamItem::Content(text))).await.is_err()
+            {
+                return Ok(Relayed::Abandoned);
             }
         }
     }
@@ -688,7 +684,7 @@ impl Assembler {
         }
     }
 
-    fn finish(&mut self) -> Result<StreamItem, LlmError> {
+    fn finish(&mut self) -> Result<Box<Completion>, LlmError> {
         let Some(finish_reason) = self.finish_reason.take() else {
             return Err(LlmError::Unavailable(
                 "the stream ended without a finish reason".into(),
@@ -703,13 +699,13 @@ impl Assembler {
                 "an incomplete tool call in the stream: {bad:?}"
             )));
         }
-        Ok(StreamItem::Finished(Box::new(Completion {
+        Ok(Box::new(Completion {
             content: (!self.content.is_empty()).then(|| std::mem::take(&mut self.content)),
             tool_calls,
             finish_reason,
             usage: self.usage,
             model: std::mem::take(&mut self.model),
-        })))
+        }))
     }
 }
 
@@ -743,9 +739,7 @@ mod tests {
         for c in chunks {
             assert_eq!(a.chunk(c).unwrap(), None);
         }
-        let StreamItem::Finished(done) = a.finish().unwrap() else {
-            panic!("not finished")
-        };
+        let done = a.finish().unwrap();
         assert_eq!(done.finish_reason, "tool_calls");
         assert_eq!(done.usage.map(|u| u.total), Some(12));
         assert_eq!(
