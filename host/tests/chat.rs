@@ -899,10 +899,11 @@ async fn held_streams_share_http2_connections_to_the_model() {
     let h = &t.host;
     let ann = h.register("ann@example.com", "password1").await;
     const TURNS: usize = 10;
-    // Each answer waits before its head, so all ten calls are open at once.
+    // Each answer waits before its head, so all ten calls are open at once
+    // (long enough for the last turn to reach the model on a loaded machine).
     double.script((0..TURNS).map(|_| {
         Reply::Delayed(
-            Duration::from_millis(700),
+            Duration::from_millis(1500),
             Box::new(Reply::Stream {
                 chunks: llm_double::stream_text(&["held ", "answer"]),
                 cut: false,

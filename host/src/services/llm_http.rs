@@ -447,6 +447,23 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    /// Serves one connection (HTTP/1.1 or HTTP/2, as the client speaks):
+    /// every request goes to `answer`.
+    async fn serve<I, F, Fut>(io: I, answer: F)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + 'static,
+        Fut: Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+    {
+        let service = hyper::service::service_fn(move |req| {
+            let answer = answer(req);
+            async move { Ok::<_, std::convert::Infallible>(answer.await) }
+        });
+        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service)
+            .await;
+    }
+
     /// A TLS server on loopback for `localhost`, offering `alpn`, answering
     /// every request after 300 ms with its protocol version; counts connections.
     async fn tls_server(alpn: &[&[u8]]) -> (u16, rustls::ClientConfig, Arc<AtomicUsize>) {
@@ -474,18 +491,12 @@ mod tests {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(
-                        |req: http::Request<hyper::body::Incoming>| async move {
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                            let answer = format!("{:?} {}", req.version(), req.uri().path());
-                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                                Bytes::from(answer),
-                            )))
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                    serve(TokioIo::new(tls), |req| async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let answer = format!("{:?} {}", req.version(), req.uri().path());
+                        http::Response::new(Full::new(Bytes::from(answer)))
+                    })
+                    .await;
                 });
             }
         });
@@ -579,16 +590,9 @@ mod tests {
             .unwrap();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from_static(b"up"),
-                        )))
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                });
+                tokio::spawn(serve(TokioIo::new(tcp), |_req| async {
+                    http::Response::new(Full::new(Bytes::from_static(b"up")))
+                }));
             }
         });
         let answer = pool.send(req()).await.unwrap().unwrap();
