@@ -942,3 +942,98 @@ async fn held_streams_share_http2_connections_to_the_model() {
     assert_eq!(events.last().unwrap()["message"], "again");
     assert_eq!(double.connections(), TURNS.div_ceil(4));
 }
+
+/// A streamed turn holds no instance while the model streams: the host
+/// relays the answer's text (`llm.relay`) and a fresh instance stores it. So
+/// eight turns stream at once on a host with three instance slots; with six
+/// relay places, the two turns refused a relay stream in their own
+/// instances, and every turn gets its whole answer, stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_turns_are_relayed_without_holding_an_instance() {
+    let (double, t) = start(
+        Backend::Sqlite,
+        &[
+            ("SPACEPORT_MAX_INSTANCES", "3"),
+            ("SPACEPORT_MAX_RELAYS", "6"),
+            ("SPACEPORT_LLM_CONCURRENT_PER_USER", "50"),
+        ],
+    )
+    .await;
+    let h = &t.host;
+    let ann = h.register("ann@example.com", "password1").await;
+    const TURNS: usize = 8;
+    double.script((0..TURNS).map(|i| {
+        Reply::Delayed(
+            Duration::from_millis(2000),
+            Box::new(Reply::Stream {
+                chunks: llm_double::stream_text(&["relayed ", &format!("answer {i}")]),
+                cut: false,
+            }),
+        )
+    }));
+    let t0 = std::time::Instant::now();
+    let mut open = Vec::new();
+    for i in 0..TURNS {
+        // An instance slot is busy only while a turn starts (a few ms): a
+        // 503 `busy` here means "retry shortly".
+        let mut resp = None;
+        for _ in 0..100 {
+            let r = client()
+                .post(h.url(&format!("/api/{}/chat/stream", ann.id)))
+                .bearer_auth(&ann.token)
+                .json(&json!({"message": format!("turn {i}")}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 503 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            resp = Some(r);
+            break;
+        }
+        let mut resp = resp.expect("no instance slot within 2 s");
+        assert_eq!(resp.status(), 200);
+        let first = resp.chunk().await.unwrap().unwrap_or_default();
+        assert!(String::from_utf8_lossy(&first).contains("\"start\""));
+        open.push(resp);
+    }
+    let all_started = t0.elapsed();
+    let mut first_done = None;
+    let mut conversations = Vec::new();
+    for (i, resp) in open.into_iter().enumerate() {
+        let text = resp.text().await.unwrap();
+        first_done.get_or_insert(t0.elapsed());
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let tokens: String = events
+            .iter()
+            .filter(|e| e["type"] == "token")
+            .map(|e| e["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(tokens, format!("relayed answer {i}"), "{events:?}");
+        let done = events.last().unwrap();
+        assert_eq!(done["type"], "done", "{events:?}");
+        assert_eq!(done["message"], format!("relayed answer {i}"));
+        conversations.push(done["conversation_id"].clone());
+    }
+    // All eight were held at once, with three instance slots.
+    assert!(
+        all_started < first_done.unwrap(),
+        "turns did not overlap: all started at {all_started:?}, the first ended at {first_done:?}"
+    );
+    assert_eq!(double.received().len(), TURNS);
+    // The resumed instances stored the relayed answers.
+    for (i, id) in conversations.iter().enumerate() {
+        let (status, conversation) = conversation_call(h, &ann, Method::GET, id).await;
+        assert_eq!(status, 200);
+        assert_eq!(roles(&conversation), ["user", "assistant"]);
+        assert_eq!(
+            conversation["messages"][1]["content"],
+            format!("relayed answer {i}")
+        );
+    }
+}

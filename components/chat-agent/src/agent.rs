@@ -51,6 +51,10 @@ pub struct Agent {
     pub system_prompt: String,
     pub max_turns: u32,
     pub stream: bool,
+    /// Hand each streamed completion to the host to relay (`llm::relay`),
+    /// so no instance is held while the model streams; the turn goes on in a
+    /// fresh instance with the outcome (see `lib.rs`'s `resume`).
+    pub relay: bool,
     /// How long to wait for the next streamed token before sending a
     /// keep-alive (Hugging Face's proxy drops streams idle for long).
     pub keepalive_ms: u32,
@@ -58,8 +62,60 @@ pub struct Agent {
     pub history_limit: i64,
 }
 
+/// Where a turn stands: carried from instance to instance across relays.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// The conversation the turn belongs to.
+    pub conversation: i64,
+    /// Completions asked for so far (at most `max_turns`).
+    pub asked: u32,
+    /// Every tool call of the turn, with its input and result.
+    pub tool_log: Vec<Json>,
+    /// The latest text the model answered.
+    pub last_text: String,
+}
+
+/// How far `drive` took the turn.
+pub enum Step {
+    /// The turn is over.
+    Done(Outcome),
+    /// A completion was handed to the host; the turn resumes in a new instance.
+    Relayed,
+}
+
+/// SSE framing for the host's relay: the same `token` events and keep-alive
+/// comments this component writes itself.
+fn relay_format(keepalive_ms: u32) -> llm::RelayFormat {
+    llm::RelayFormat {
+        prefix: r#"data: {"type":"token","content":"#.into(),
+        json_text: true,
+        suffix: "}\n\n".into(),
+        keepalive: ": keep-alive\n\n".into(),
+        keepalive_ms,
+    }
+}
+
+impl Progress {
+    /// A new turn in `conversation`.
+    pub fn start(conversation: i64) -> Self {
+        Self {
+            conversation,
+            asked: 0,
+            tool_log: Vec::new(),
+            last_text: String::new(),
+        }
+    }
+}
+
 impl Agent {
-    pub fn run(&self, events: &mut dyn Events) -> Result<Outcome, AgentError> {
+    /// Take the turn on from `progress`: `next` is a completion that has
+    /// already arrived (through a relay), else the model is asked.
+    pub fn drive(
+        &self,
+        mut progress: Progress,
+        mut next: Option<Result<Completion, llm::Error>>,
+        events: &mut dyn Events,
+    ) -> Result<Step, AgentError> {
         let definitions: Vec<ToolDefinition> = tools::list()
             .into_iter()
             .map(|t| ToolDefinition {
@@ -69,31 +125,45 @@ impl Agent {
             })
             .collect();
         let mut history = store::history(&self.user, self.conversation, self.history_limit)?;
-        let mut tool_log = Vec::new();
-        let mut last_text = String::new();
-        for _ in 0..self.max_turns {
-            let mut messages = vec![Message {
-                role: Role::System,
-                content: Some(self.system_prompt.clone()),
-                tool_calls: Vec::new(),
-                tool_call_id: None,
-            }];
-            messages.extend(history.iter().cloned());
-            let request = Request {
-                messages,
-                tools: definitions.clone(),
-                model: None,
-                temperature: None,
-                max_tokens: None,
-            };
-            let completion = if self.stream {
-                stream(request, self.keepalive_ms, events)?
-            } else {
-                llm::complete(&request)?
+        loop {
+            let completion = match next.take() {
+                Some(arrived) => arrived?,
+                None if progress.asked >= self.max_turns => break,
+                None => {
+                    let mut messages = vec![Message {
+                        role: Role::System,
+                        content: Some(self.system_prompt.clone()),
+                        tool_calls: Vec::new(),
+                        tool_call_id: None,
+                    }];
+                    messages.extend(history.iter().cloned());
+                    let request = Request {
+                        messages,
+                        tools: definitions.clone(),
+                        model: None,
+                        temperature: None,
+                        max_tokens: None,
+                    };
+                    progress.asked += 1;
+                    if self.relay {
+                        let state = serde_json::to_vec(&progress).unwrap_or_default();
+                        match llm::relay(&request, &relay_format(self.keepalive_ms), &state) {
+                            Ok(()) => return Ok(Step::Relayed),
+                            // The host is relaying all it can: stream here.
+                            Err(llm::Error::Unavailable(_)) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    if self.stream {
+                        stream(request, self.keepalive_ms, events)?
+                    } else {
+                        llm::complete(&request)?
+                    }
+                }
             };
             let content = completion.content.clone().filter(|c| !c.is_empty());
             if let Some(text) = &content {
-                last_text = text.clone();
+                progress.last_text = text.clone();
             }
             let assistant = Message {
                 role: Role::Assistant,
@@ -105,11 +175,11 @@ impl Agent {
             history.push(assistant);
             if completion.tool_calls.is_empty() {
                 store::touch(&self.user, self.conversation)?;
-                return Ok(Outcome {
+                return Ok(Step::Done(Outcome {
                     message: content.unwrap_or_default(),
-                    tool_calls: tool_log,
+                    tool_calls: progress.tool_log,
                     finish_reason: completion.finish_reason,
-                });
+                }));
             }
             for call in &completion.tool_calls {
                 events.tool_call(call);
@@ -123,7 +193,7 @@ impl Agent {
                 };
                 store::append(&self.user, self.conversation, &message)?;
                 history.push(message);
-                tool_log.push(json!({
+                progress.tool_log.push(json!({
                     "tool": call.name,
                     "input": serde_json::from_str::<Json>(&call.arguments).unwrap_or(Json::String(call.arguments.clone())),
                     "result": result,
@@ -131,11 +201,11 @@ impl Agent {
             }
         }
         store::touch(&self.user, self.conversation)?;
-        Ok(Outcome {
-            message: last_text,
-            tool_calls: tool_log,
+        Ok(Step::Done(Outcome {
+            message: progress.last_text,
+            tool_calls: progress.tool_log,
             finish_reason: "max_turns".into(),
-        })
+        }))
     }
 }
 

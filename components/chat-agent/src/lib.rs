@@ -19,7 +19,7 @@
 mod agent;
 mod store;
 
-use agent::{Agent, AgentError, Events, Outcome, Quiet};
+use agent::{Agent, AgentError, Events, Outcome, Progress, Quiet, Step};
 use serde_json::{Value as Json, json};
 use spaceport_sdk::host_status::{self, State};
 use spaceport_sdk::llm::{self, ToolCall};
@@ -37,6 +37,11 @@ impl Handler for Chat {
         let Some(user) = context::user() else {
             return Response::error(401, "not_authenticated", "missing bearer token");
         };
+        // This instance carries on a streamed turn after the host relayed
+        // the model's answer.
+        if let Some(relayed) = llm::relayed() {
+            return resume(&user.user_id, relayed);
+        }
         let route = context::matched_route();
         // The seeds' routes: one fixed shape each.
         let seed = match (route.as_str(), req.method.as_str()) {
@@ -250,7 +255,39 @@ fn chat(user: &str, req: &Request, sse: bool, style: Style) -> Result<Response, 
         },
     )
     .map_err(store_error)?;
-    let agent = Agent {
+    let agent = agent_for(user, conversation, sse);
+    if sse {
+        return Ok(sse_response(move |w| {
+            let mut sse = Sse { out: w };
+            sse.send(&json!({"type": "start", "conversation_id": agent.conversation}));
+            let step = agent.drive(Progress::start(conversation), None, &mut sse);
+            end_turn(&agent, step, &mut sse);
+        }));
+    }
+    let error = |e: AgentError| {
+        let (status, code, detail) = agent_error(e);
+        let mut r = Response::json(
+            status,
+            &json!({"error": code, "detail": detail, "conversation_id": conversation, "request_id": context::request_id()}),
+        );
+        r.status = status;
+        r
+    };
+    match agent.drive(Progress::start(conversation), None, &mut Quiet) {
+        Ok(Step::Done(outcome)) => Ok(Response::json(200, &reply(conversation, &outcome))),
+        // A JSON turn never relays (`relay` is set for SSE only).
+        Ok(Step::Relayed) => Err(Response::error(
+            500,
+            "internal_error",
+            "the turn was relayed without a stream",
+        )),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// Agent settings from the component's variables.
+fn agent_for(user: &str, conversation: i64, sse: bool) -> Agent {
+    Agent {
         user: user.to_string(),
         conversation,
         system_prompt: variables::get("system_prompt")
@@ -259,32 +296,38 @@ fn chat(user: &str, req: &Request, sse: bool, style: Style) -> Result<Response, 
             .and_then(|v| v.parse().ok())
             .unwrap_or(8),
         stream: sse,
+        relay: sse && variables::get("relay").is_none_or(|v| v != "false"),
         keepalive_ms: variables::get("keepalive_ms")
             .and_then(|v| v.parse().ok())
             .unwrap_or(15_000),
         history_limit: variables::get("history_limit")
             .and_then(|v| v.parse().ok())
             .unwrap_or(store::HISTORY),
-    };
-    if sse {
-        return Ok(
-            Response::stream(200, "text/event-stream", move |w| stream_turn(&agent, w))
-                .with_header("cache-control", "no-cache")
-                .with_header("x-accel-buffering", "no"),
-        );
     }
-    match agent.run(&mut Quiet) {
-        Ok(outcome) => Ok(Response::json(200, &reply(conversation, &outcome))),
-        Err(e) => {
-            let (status, code, detail) = agent_error(e);
-            let mut r = Response::json(
-                status,
-                &json!({"error": code, "detail": detail, "conversation_id": conversation, "request_id": context::request_id()}),
-            );
-            r.status = status;
-            Err(r)
-        }
-    }
+}
+
+fn sse_response(write: impl FnOnce(&mut BodyWriter) + 'static) -> Response {
+    Response::stream(200, "text/event-stream", write)
+        .with_header("cache-control", "no-cache")
+        .with_header("x-accel-buffering", "no")
+}
+
+/// Go on with a streamed turn whose completion the host relayed: its text
+/// has reached the client; store it, run its tool calls, and ask again (or
+/// finish). Only the body is sent on: the first instance sent the head.
+fn resume(user: &str, relayed: llm::RelayOutcome) -> Response {
+    let progress: Option<Progress> = serde_json::from_slice(&relayed.state).ok();
+    let user = user.to_string();
+    sse_response(move |w| {
+        let mut sse = Sse { out: w };
+        let Some(progress) = progress else {
+            sse.send(&json!({"type": "error", "error": "internal_error", "detail": "the relayed turn's state is unreadable"}));
+            return;
+        };
+        let agent = agent_for(&user, progress.conversation, true);
+        let step = agent.drive(progress, Some(relayed.outcome), &mut sse);
+        end_turn(&agent, step, &mut sse);
+    })
 }
 
 fn field_error(field: &str, detail: &str) -> Response {
@@ -369,11 +412,12 @@ impl Events for Sse<'_> {
     }
 }
 
-fn stream_turn(agent: &Agent, out: &mut BodyWriter) {
-    let mut sse = Sse { out };
-    sse.send(&json!({"type": "start", "conversation_id": agent.conversation}));
-    match agent.run(&mut sse) {
-        Ok(outcome) => {
+/// The turn's last events: `sources` and `done`, or `error`; nothing when
+/// its completion went to the host to relay (a resumed instance goes on).
+fn end_turn(agent: &Agent, step: Result<Step, AgentError>, sse: &mut Sse) {
+    match step {
+        Ok(Step::Relayed) => {}
+        Ok(Step::Done(outcome)) => {
             let sources = sources(&outcome.tool_calls);
             if !sources.is_empty() {
                 sse.send(&json!({"type": "sources", "sources": sources}));

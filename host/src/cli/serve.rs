@@ -14,7 +14,7 @@ use crate::manifest::Manifest;
 use crate::sandbox::capabilities::llm::ClientBackend;
 use crate::sandbox::capabilities::sql::{PooledDatabase, RowLimits, SqlBackend, SqlTransaction};
 use crate::sandbox::capabilities::{Capabilities, HostServices};
-use crate::sandbox::runtime::Runtime;
+use crate::sandbox::runtime::{EngineOptions, Runtime};
 use crate::services::auth::Auth;
 use crate::services::databases::Databases;
 use crate::services::db::{Database, Describe, QueryLimits, Rows, SqlError, Value};
@@ -91,7 +91,7 @@ async fn serve(
         Duration::from_millis(config.db.statement_timeout_ms),
     );
     let mut options = config.engine.options(&config.db.data_dir);
-    fit_instances_to_descriptors(&mut options.max_instances, &config.llm);
+    fit_streams_to_descriptors(&mut options, &config.llm);
     let runtime = Arc::new(Runtime::new(&options, Capabilities::new(services))?);
     let registry = Arc::new(Registry::new(
         runtime.clone(),
@@ -107,6 +107,7 @@ async fn serve(
         app = %manifest.application.name,
         pooling = runtime.pooling,
         max_instances = options.max_instances,
+        max_relays = options.max_relays,
         origins = ?origins,
         "Spaceport listening on http://{}",
         listener.local_addr()?
@@ -201,12 +202,15 @@ async fn serve(
 }
 
 /// Raise the soft open-file limit to the hard one (logging both), and keep
-/// `max_instances` within what it allows: a streaming instance holds the
-/// client's connection and its share of the model API's (a whole one over
-/// HTTP/1.1, one in `LLM_STREAMS_PER_CONNECTION` over HTTP/2), and the pools,
-/// the listener and the compile cache need some. Running out would turn
-/// accepts and database opens into errors; a full host answers 503 `busy`.
-fn fit_instances_to_descriptors(max_instances: &mut u32, llm: &LlmConfig) {
+/// `max_instances` and `max_relays` within what it allows: a held stream (a
+/// streaming instance or a relay) holds the client's connection and its share
+/// of the model API's (a whole one over HTTP/1.1, one in
+/// `LLM_STREAMS_PER_CONNECTION` over HTTP/2), and the pools, the listener and
+/// the compile cache need some. Instances come first; relays get what is
+/// left. Running out would turn accepts and database opens into errors; a
+/// full host answers 503 `busy`, and a component refused a relay streams in
+/// its instance.
+fn fit_streams_to_descriptors(options: &mut EngineOptions, llm: &LlmConfig) {
     let (soft, hard) = match rlimit::Resource::NOFILE.get() {
         Ok(limits) => limits,
         Err(e) => {
@@ -228,13 +232,22 @@ fn fit_instances_to_descriptors(max_instances: &mut u32, llm: &LlmConfig) {
     } else {
         spare / 2
     };
-    if u64::from(*max_instances) > fits {
+    if u64::from(options.max_instances) > fits {
         tracing::warn!(
-            configured = *max_instances,
+            configured = options.max_instances,
             allowed = fits,
             "SPACEPORT_MAX_INSTANCES exceeds what the open-file limit allows; using the smaller number"
         );
-        *max_instances = u32::try_from(fits.max(1)).unwrap_or(u32::MAX);
+        options.max_instances = u32::try_from(fits.max(1)).unwrap_or(u32::MAX);
+    }
+    let left = fits.saturating_sub(options.max_instances.into());
+    if u64::from(options.max_relays) > left {
+        tracing::info!(
+            configured = options.max_relays,
+            allowed = left,
+            "relays limited by the open-file limit"
+        );
+        options.max_relays = u32::try_from(left).unwrap_or(u32::MAX);
     }
 }
 

@@ -126,6 +126,7 @@ impl Harness {
         };
         let options_engine = EngineOptions {
             max_instances: 16,
+            max_relays: 256,
             // On-demand allocation: a test process should not reserve the
             // pooling allocator's address space.
             pooling: false,

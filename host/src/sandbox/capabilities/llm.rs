@@ -5,15 +5,17 @@
 
 use super::bindings::llm::{
     self, Completion as WitCompletion, Error as WitError, Host, HostCompletionStream, Message,
-    Request, Role, StreamEvent, ToolCall as WitToolCall, Usage as WitUsage,
+    RelayFormat as WitRelayFormat, RelayOutcome as WitRelayed, Request, Role, StreamEvent,
+    ToolCall as WitToolCall, Usage as WitUsage,
 };
 use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
 use crate::services::llm::{Completion, LlmClient, LlmError, StreamItem};
+use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 /// Streamed completion steps, as a backend delivers them.
@@ -68,6 +70,103 @@ pub struct State {
     component: Arc<str>,
     backend: Option<Arc<dyn LlmBackend>>,
     grant: Option<LlmGrant>,
+    /// Where `relay` leaves its relay, and the host's relay places; only an
+    /// instance serving an HTTP request has them (see [`State::accept_relays`]).
+    relay: Option<(RelaySlot, Arc<Semaphore>)>,
+    /// In an instance resumed after a relay: what `relayed` returns.
+    relayed: Option<WitRelayed>,
+}
+
+/// How a relay frames the model's text in the response body.
+#[derive(Debug, Clone)]
+pub struct RelayFormat {
+    prefix: Bytes,
+    json_text: bool,
+    suffix: Bytes,
+    keepalive: Bytes,
+    /// `None`: no keep-alives.
+    keepalive_every: Option<Duration>,
+}
+
+impl RelayFormat {
+    /// The bytes sent for one piece of the answer's text.
+    pub fn content(&self, text: &str) -> Bytes {
+        let mut out =
+            BytesMut::with_capacity(self.prefix.len() + text.len() + self.suffix.len() + 8);
+        out.put_slice(&self.prefix);
+        if self.json_text {
+            // Serialising a string into a Vec cannot fail.
+            let _ = serde_json::to_writer((&mut out).writer(), text);
+        } else {
+            out.put_slice(text.as_bytes());
+        }
+        out.put_slice(&self.suffix);
+        out.freeze()
+    }
+
+    /// The keep-alive bytes and how often they are due, if any.
+    pub fn keepalive(&self) -> Option<(Duration, Bytes)> {
+        self.keepalive_every
+            .map(|every| (every, self.keepalive.clone()))
+    }
+}
+
+impl From<WitRelayFormat> for RelayFormat {
+    fn from(f: WitRelayFormat) -> Self {
+        Self {
+            prefix: Bytes::from(f.prefix),
+            json_text: f.json_text,
+            suffix: Bytes::from(f.suffix),
+            keepalive_every: (!f.keepalive.is_empty() && f.keepalive_ms > 0)
+                .then(|| Duration::from_millis(f.keepalive_ms.into())),
+            keepalive: Bytes::from(f.keepalive),
+        }
+    }
+}
+
+/// A streamed completion an instance handed to the host (`relay`), waiting
+/// for the instance's own body to end.
+pub struct PendingRelay {
+    /// The model's answer as it streams.
+    pub receiver: StreamReceiver,
+    pub format: RelayFormat,
+    /// Handed to the resumed instance as is.
+    pub state: Vec<u8>,
+    /// One of the host's relay places, held until the completion has ended.
+    pub place: OwnedSemaphorePermit,
+}
+
+/// Where an HTTP instance's `relay` call leaves its relay for the host.
+pub type RelaySlot = Arc<Mutex<Option<PendingRelay>>>;
+
+/// Take the relay out of `slot`, if one was left there.
+pub fn take_relay(slot: &RelaySlot) -> Option<PendingRelay> {
+    // A panic while the lock was held cannot leave a half-written Option.
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// Whether a relay is waiting in `slot`.
+pub fn relay_pending(slot: &RelaySlot) -> bool {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+}
+
+impl State {
+    /// Let this instance relay into its HTTP response, within `places`
+    /// (the host's relay capacity); the host reads the relay from the slot
+    /// returned once the instance's body has ended.
+    pub fn accept_relays(&mut self, places: Arc<Semaphore>) -> RelaySlot {
+        let slot = RelaySlot::default();
+        self.relay = Some((slot.clone(), places));
+        slot
+    }
+
+    /// Resume after a relay: what `relayed` returns in this instance.
+    pub fn resume(&mut self, state: Vec<u8>, outcome: Result<Completion, LlmError>) {
+        self.relayed = Some(WitRelayed {
+            state,
+            outcome: outcome.map(to_wit).map_err(WitError::from),
+        });
+    }
 }
 
 /// What the bindings see: this capability's state and the instance's resource table.
@@ -135,6 +234,8 @@ impl Capability for Llm {
             component: request.component_id.clone(),
             backend: grant.as_ref().map(|_| self.backend.clone()),
             grant: grant.clone(),
+            relay: None,
+            relayed: None,
         }
     }
 }
@@ -204,6 +305,44 @@ impl Host for View<'_> {
         self.table
             .push(CompletionStream(Some(rx)))
             .map_err(|e| WitError::BadResponse(e.to_string()))
+    }
+
+    async fn relay(
+        &mut self,
+        request: Request,
+        format: WitRelayFormat,
+        state: Vec<u8>,
+    ) -> Result<(), WitError> {
+        let backend = self.backend()?.clone();
+        let Some((slot, places)) = &self.state.relay else {
+            return Err(WitError::InvalidRequest(
+                "relay is only available while serving an HTTP request".into(),
+            ));
+        };
+        if relay_pending(slot) {
+            return Err(WitError::InvalidRequest(
+                "a relay is already pending for this response".into(),
+            ));
+        }
+        let place = places.clone().try_acquire_owned().map_err(|_| {
+            WitError::Unavailable(
+                "the host is relaying as many streams as it can; stream the completion instead"
+                    .into(),
+            )
+        })?;
+        let (slot, request) = (slot.clone(), self.within_grant(request)?);
+        let receiver = backend.stream(body(request))?;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(PendingRelay {
+            receiver,
+            format: format.into(),
+            state,
+            place,
+        });
+        Ok(())
+    }
+
+    async fn relayed(&mut self) -> Option<WitRelayed> {
+        self.state.relayed.clone()
     }
 
     async fn embed(

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod exports;
 pub mod instance;
+mod relay;
 
 use crate::manifest::{ComponentConfig, Limits};
 use crate::sandbox::capabilities::{Capabilities, Grants, InstanceState, RequestInfo};
@@ -33,6 +34,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 pub struct EngineOptions {
     /// Concurrent instances (the pooling allocator's slot count).
     pub max_instances: u32,
+    /// Concurrent relays (streamed completions the host pipes to clients
+    /// with no instance held; see `llm.relay`).
+    pub max_relays: u32,
     /// Use the pooling allocator (falls back to on-demand if it cannot reserve memory).
     pub pooling: bool,
     /// Compiled-artifact cache directory (`None` disables it).
@@ -54,6 +58,11 @@ pub struct EngineArgs {
     #[arg(long = "max-instances", env = "SPACEPORT_MAX_INSTANCES",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_instances: Option<u32>,
+    /// Most model streams relayed to clients at once with no instance held
+    /// (`llm.relay`); a component asking for more streams in its instance.
+    /// Default: 16 per instance slot, within the open-file limit.
+    #[arg(long = "max-relays", env = "SPACEPORT_MAX_RELAYS")]
+    pub max_relays: Option<u32>,
     /// Use wasmtime's pooling allocator (copy-on-write memory images).
     #[arg(long = "pooling", env = "SPACEPORT_POOLING", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -82,10 +91,14 @@ impl EngineArgs {
             Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
             _ => Some(data_dir.join("cache")),
         };
+        let max_instances = self
+            .max_instances
+            .unwrap_or_else(|| default_max_instances(self.memory_budget_mb));
         EngineOptions {
-            max_instances: self
-                .max_instances
-                .unwrap_or_else(|| default_max_instances(self.memory_budget_mb)),
+            max_instances,
+            max_relays: self
+                .max_relays
+                .unwrap_or_else(|| max_instances.saturating_mul(16)),
             pooling: self.pooling,
             cache_dir,
             precompiled_dir: self.precompiled_dir.clone(),
@@ -175,6 +188,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An instance that has sent its response head.
+struct Started {
+    response: hyper::Response<HyperOutgoingBody>,
+    /// Stops the instance, if it is still running (its body streams).
+    abort: Option<tokio::task::AbortHandle>,
+    /// Where it leaves a relay, if it may relay.
+    relay: Option<crate::sandbox::capabilities::llm::RelaySlot>,
+}
+
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -202,6 +224,8 @@ pub struct Runtime {
     slots: Arc<tokio::sync::Semaphore>,
     /// How many `slots` there are.
     capacity: usize,
+    /// One permit per relay in progress (see `relay`).
+    relays: Arc<tokio::sync::Semaphore>,
     /// A component's `max_concurrent` when its manifest sets none.
     default_concurrency: u32,
     /// Linear memory of every live instance together.
@@ -229,6 +253,7 @@ impl Runtime {
         Ok(Self {
             slots: Arc::new(tokio::sync::Semaphore::new(max_instances as usize)),
             capacity: max_instances as usize,
+            relays: Arc::new(tokio::sync::Semaphore::new(options.max_relays as usize)),
             // A quarter of the slots, but never fewer than 16 (or all of a small host's).
             default_concurrency: (max_instances / 4).max(max_instances.min(16)),
             budget: {
@@ -401,22 +426,100 @@ impl Runtime {
     ///
     /// The instance runs in its own task, which holds `permit` (one instance
     /// slot) until the instance is gone, so a response body streamed after
-    /// the headers still counts against the slot limit.
+    /// the headers still counts against the slot limit. A component granted
+    /// the model may relay a completion (`llm.relay`): its response then goes
+    /// on past its instance's body (see `relay`).
     pub async fn serve(
+        self: &Arc<Self>,
+        component: &Arc<LoadedComponent>,
+        info: Arc<RequestInfo>,
+        request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+        mut permit: InstancePermit,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, ServeError> {
+        use http_body_util::BodyExt;
+        let deadline = Instant::now() + Duration::from_millis(component.limits.timeout_ms);
+        // Only a component granted the model can relay; the others' responses
+        // are as they always were.
+        let relaying = component.grants.llm.is_some().then(|| {
+            (
+                relay::RequestHead::of(&request),
+                // The caller's LLM quota lasts as long as the response,
+                // relays included, not only its first instance.
+                permit.held.take(),
+            )
+        });
+        let started = self
+            .start(component, info.clone(), request, permit, deadline, None)
+            .await?;
+        let Started {
+            response,
+            abort,
+            relay: slot,
+        } = started;
+        Ok(match (slot, relaying) {
+            (Some(slot), Some((head, held))) => response.map(|body| {
+                relay::RelayingBody::new(
+                    body,
+                    slot,
+                    relay::Continuation {
+                        runtime: self.clone(),
+                        component: component.clone(),
+                        info,
+                        head,
+                        deadline,
+                        span: tracing::Span::current(),
+                    },
+                    abort,
+                    held,
+                )
+                .boxed_unsync()
+            }),
+            // Still running while its body streams: if the client goes
+            // away before the body ends, the instance goes too (an agent
+            // stops calling the model for nobody).
+            (_, _) => match abort {
+                Some(abort) => response.map(|body| {
+                    AbortOnDrop {
+                        body,
+                        abort: Some(abort),
+                    }
+                    .boxed_unsync()
+                }),
+                None => response,
+            },
+        })
+    }
+
+    /// Start one instance of `component` on `request` and wait for its
+    /// response head; `resume` (a relay's state and outcome) makes it a
+    /// resumed instance.
+    async fn start(
         &self,
         component: &Arc<LoadedComponent>,
         info: Arc<RequestInfo>,
         request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
         permit: InstancePermit,
-    ) -> Result<hyper::Response<HyperOutgoingBody>, ServeError> {
+        deadline: Instant,
+        resume: Option<(
+            Vec<u8>,
+            Result<crate::services::llm::Completion, crate::services::llm::LlmError>,
+        )>,
+    ) -> Result<Started, ServeError> {
         let Some(pre) = component.pre.clone() else {
             return Err(ServeError::Setup(format!(
                 "component `{}` does not export wasi:http/incoming-handler",
                 component.id
             )));
         };
-        let deadline = Instant::now() + Duration::from_millis(component.limits.timeout_ms);
         let mut store = self.new_store(component, &info, deadline);
+        let relay = component
+            .grants
+            .llm
+            .is_some()
+            .then(|| store.data_mut().llm.accept_relays(self.relays.clone()));
+        if let Some((state, outcome)) = resume {
+            store.data_mut().llm.resume(state, outcome);
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let setup = |e: wasmtime::Error| ServeError::Setup(format!("{e:#}"));
         let req = store
@@ -452,19 +555,10 @@ impl Runtime {
         });
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(match task.abort_handle() {
-                // Still running while its body streams: if the client goes
-                // away before the body ends, the instance goes too (an agent
-                // stops calling the model for nobody).
-                Some(abort) => response.map(|body| {
-                    use http_body_util::BodyExt;
-                    AbortOnDrop {
-                        body,
-                        abort: Some(abort),
-                    }
-                    .boxed_unsync()
-                }),
-                None => response,
+            Ok(Ok(response)) => Ok(Started {
+                response,
+                abort: task.abort_handle(),
+                relay,
             }),
             Ok(Err(code)) => Err(ServeError::ErrorCode(code)),
             // The outparam was dropped unset: the task's result says why.
@@ -476,6 +570,7 @@ impl Runtime {
             },
         }
     }
+
     /// A fresh store for one instance of `component`: its capabilities'
     /// state, its memory cap, and a deadline checked on every epoch tick.
     pub fn new_store(

@@ -1,0 +1,353 @@
+//! Relays: a streamed completion the host pipes to the client while no
+//! instance is held (`spaceport:platform/llm.relay`).
+//!
+//! Why: a chat stream spends nearly all its life waiting for the model's next
+//! token, and an instance held for that (its linear memory, fiber stack,
+//! tables and store) costs ~75 KB of resident memory per stream. With a
+//! relay, the instance that asked for it ends its body and returns; the host
+//! writes each piece of text to the client in the format the component gave;
+//! when the completion ends, a fresh instance of the same component runs the
+//! same request again with the outcome (`llm.relayed`) and writes the rest of
+//! the response, which may relay again. Held, a stream costs its connection,
+//! the model call and this module's task.
+
+use super::{InstancePermit, LoadedComponent, Runtime, Started};
+use crate::sandbox::capabilities::RequestInfo;
+use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot, relay_pending, take_relay};
+use crate::services::llm::{Completion, LlmError, StreamItem};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+use wasmtime_wasi_http::Error as BodyError;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+type Chunk = Result<Frame<Bytes>, BodyError>;
+
+/// What a resumed instance needs of the original request: it runs the same
+/// request again, without its body.
+pub(super) struct RequestHead {
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+impl RequestHead {
+    pub(super) fn of<B>(request: &hyper::Request<B>) -> Self {
+        let mut headers = request.headers().clone();
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0));
+        Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            headers,
+        }
+    }
+
+    fn request(&self) -> hyper::Request<http_body_util::Full<Bytes>> {
+        let mut request = hyper::Request::new(http_body_util::Full::new(Bytes::new()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// Everything needed to resume the response after a relay.
+pub(super) struct Continuation {
+    pub runtime: Arc<Runtime>,
+    pub component: Arc<LoadedComponent>,
+    pub info: Arc<RequestInfo>,
+    pub head: RequestHead,
+    /// The component's deadline for the whole response.
+    pub deadline: Instant,
+    /// The request's span: the relay and the resumed instances log in it.
+    pub span: tracing::Span,
+}
+
+/// A response body that can continue past its instance's own body: first
+/// the instance's frames; then, if it left a relay, frames from the relay
+/// task (the relayed text, then the resumed instances' bodies).
+pub(super) struct RelayingBody {
+    phase: Phase,
+    slot: RelaySlot,
+    continuation: Option<Continuation>,
+    /// Stops the first instance if the client leaves before its body ends.
+    abort: Option<AbortHandle>,
+    /// What must last as long as the response (the caller's LLM quota).
+    _held: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+enum Phase {
+    Instance(HyperOutgoingBody),
+    Relay {
+        frames: mpsc::Receiver<Chunk>,
+        task: AbortHandle,
+    },
+    Ended,
+}
+
+impl RelayingBody {
+    pub(super) fn new(
+        body: HyperOutgoingBody,
+        slot: RelaySlot,
+        continuation: Continuation,
+        abort: Option<AbortHandle>,
+        held: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Self {
+        Self {
+            phase: Phase::Instance(body),
+            slot,
+            continuation: Some(continuation),
+            abort,
+            _held: held,
+        }
+    }
+
+    /// The instance's body has ended: go on with its relay, if it left one.
+    fn instance_ended(&mut self) {
+        self.abort = None; // its body is complete: the instance may finish its work
+        self.phase = match (take_relay(&self.slot), self.continuation.take()) {
+            (Some(relay), Some(continuation)) => {
+                // Room for a few frames: the relay runs a little ahead of a
+                // slow client, then waits for it.
+                let (tx, frames) = mpsc::channel(8);
+                let span = continuation.span.clone();
+                let task = tokio::spawn(
+                    async move { Box::pin(run(continuation, relay, tx)).await }.instrument(span),
+                );
+                Phase::Relay {
+                    frames,
+                    task: task.abort_handle(),
+                }
+            }
+            _ => Phase::Ended,
+        };
+    }
+}
+
+impl Body for RelayingBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            match &mut self.phase {
+                Phase::Instance(body) => match Pin::new(body).poll_frame(cx) {
+                    Poll::Ready(None) => self.instance_ended(),
+                    other => return other,
+                },
+                Phase::Relay { frames, .. } => {
+                    let next = frames.poll_recv(cx);
+                    if let Poll::Ready(None) = next {
+                        self.phase = Phase::Ended;
+                    }
+                    return next;
+                }
+                Phase::Ended => return Poll::Ready(None),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.phase {
+            // A relay left by the instance follows its body.
+            Phase::Instance(body) => body.is_end_stream() && !relay_pending(&self.slot),
+            Phase::Relay { .. } => false,
+            Phase::Ended => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl Drop for RelayingBody {
+    fn drop(&mut self) {
+        if let Some(abort) = self.abort.take() {
+            tracing::info!("client went away before the response ended; stopping the instance");
+            abort.abort();
+        }
+        if let Phase::Relay { task, .. } = &self.phase
+            && !task.is_finished()
+        {
+            tracing::info!(
+                "client went away before the response ended; stopping the relay and the model call"
+            );
+            task.abort();
+        }
+    }
+}
+
+/// How piping one completion ended.
+enum Piped {
+    Finished(Result<Completion, LlmError>),
+    ClientGone,
+    Timeout,
+}
+
+/// The relay task: pipe the completion, resume the component with its
+/// outcome and forward what the resumed instance writes; again for each relay
+/// it leaves. Stopped (aborted) if the client goes away.
+async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Sender<Chunk>) {
+    let Continuation {
+        runtime,
+        component,
+        info,
+        head,
+        deadline,
+        span: _,
+    } = continuation;
+    loop {
+        let outcome = match pipe(&mut relay, &tx, deadline).await {
+            Piped::Finished(outcome) => outcome,
+            Piped::ClientGone => return,
+            Piped::Timeout => {
+                return fail(&tx, &component, "its deadline passed during a relay").await;
+            }
+        };
+        let PendingRelay { state, place, .. } = relay;
+        drop(place);
+        // The text has been sent: the resumed instance stores it, so it waits
+        // for a slot (until the deadline) rather than being refused.
+        let Some(permit) = runtime.wait_for_slot(&component, deadline).await else {
+            return fail(
+                &tx,
+                &component,
+                "no instance slot freed up before its deadline",
+            )
+            .await;
+        };
+        let started = runtime
+            .start(
+                &component,
+                info.clone(),
+                head.request(),
+                permit,
+                deadline,
+                Some((state, outcome)),
+            )
+            .await;
+        let Started {
+            response,
+            abort,
+            relay: next,
+        } = match started {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(component = %component.id, error = %e, "the resumed instance failed before answering");
+                return fail(&tx, &component, "the resumed instance failed").await;
+            }
+        };
+        // Its status and headers were sent by the first instance.
+        let stop = StopOnDrop(abort);
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let failed = frame.is_err();
+            if tx.send(frame).await.is_err() || failed {
+                return; // `stop` ends the instance if it is still running
+            }
+        }
+        stop.disarm();
+        match next.as_ref().and_then(take_relay) {
+            Some(again) => relay = again,
+            None => return,
+        }
+    }
+}
+
+/// Stops an instance when dropped, unless disarmed.
+struct StopOnDrop(Option<AbortHandle>);
+
+impl StopOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(abort) = self.0.take() {
+            abort.abort();
+        }
+    }
+}
+
+/// End the response with an error (the client sees it cut short, as when an
+/// instance fails mid-body); why goes to the log.
+async fn fail(tx: &mpsc::Sender<Chunk>, component: &LoadedComponent, why: &str) {
+    tracing::warn!(component = %component.id, "response cut short: {why}");
+    let _ = tx
+        .send(Err(BodyError::InternalError(Some(
+            "the response was cut short".into(),
+        ))))
+        .await;
+}
+
+/// Send the completion's text as it arrives, with keep-alives while the
+/// model is quiet, until it finishes, fails, the client goes away or the
+/// deadline passes.
+async fn pipe(relay: &mut PendingRelay, tx: &mpsc::Sender<Chunk>, deadline: Instant) -> Piped {
+    let keepalive = relay.format.keepalive();
+    loop {
+        let next = async {
+            match &keepalive {
+                Some((every, _)) => tokio::time::timeout(*every, relay.receiver.recv())
+                    .await
+                    .ok(),
+                None => Some(relay.receiver.recv().await),
+            }
+        };
+        let bytes = match tokio::time::timeout_at(deadline.into(), next).await {
+            Err(_) => return Piped::Timeout,
+            // Quiet for `every`: a keep-alive.
+            Ok(None) => match &keepalive {
+                Some((_, bytes)) => bytes.clone(),
+                None => continue,
+            },
+            Ok(Some(Some(Ok(StreamItem::Content(text))))) => relay.format.content(&text),
+            Ok(Some(Some(Ok(StreamItem::Finished(done))))) => return Piped::Finished(Ok(*done)),
+            Ok(Some(Some(Err(e)))) => return Piped::Finished(Err(e)),
+            Ok(Some(None)) => {
+                return Piped::Finished(Err(LlmError::Unavailable(
+                    "the stream ended unexpectedly".into(),
+                )));
+            }
+        };
+        if tx.send(Ok(Frame::data(bytes))).await.is_err() {
+            return Piped::ClientGone;
+        }
+    }
+}
+
+impl Runtime {
+    /// An instance slot for `component`, waiting for one until `deadline`.
+    pub(super) async fn wait_for_slot(
+        &self,
+        component: &LoadedComponent,
+        deadline: Instant,
+    ) -> Option<InstancePermit> {
+        let acquire = async {
+            let own = component.concurrency.clone().acquire_owned().await.ok()?;
+            let host = self.slots.clone().acquire_owned().await.ok()?;
+            Some(InstancePermit {
+                _host: host,
+                _component: own,
+                held: None,
+            })
+        };
+        tokio::time::timeout_at(deadline.into(), acquire)
+            .await
+            .ok()
+            .flatten()
+    }
+}
