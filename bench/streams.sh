@@ -2,8 +2,10 @@
 # Held-streams benchmark: how much memory the host holds per long-lived chat
 # SSE stream. STREAMS concurrent `POST /api/{user}/chat/stream` turns (one
 # user), each answered by bench/llm-double streaming one token a second for
-# SECONDS seconds (no tool calls), so every stream holds one chat-agent
-# instance, the client's connection and one model call for SECONDS s.
+# SECONDS seconds (no tool calls), so every stream holds the client's
+# connection and one model call for SECONDS s, and, with RELAY=0, one
+# chat-agent instance (by default the host relays the answer: no instance is
+# held while the model streams).
 # Samples the host's VmRSS / VmHWM / descriptors every second; reports idle,
 # peak and after-the-streams RSS, RSS per held stream, errors by kind and the
 # host's WARN/ERROR log lines. Each held stream costs the host a descriptor
@@ -24,7 +26,11 @@
 #        CACHE (target/bench-streams-cache: compiled components, kept),
 #        SPACEPORT_BIN (target/release/spaceport: e.g. an older build, to compare),
 #        LLM_HTTP2 (prior-knowledge: held model calls share HTTP/2 connections
-#        to the double, 100 to a connection; `off`: one HTTP/1.1 connection each)
+#        to the double, 100 to a connection; `off`: one HTTP/1.1 connection each),
+#        RELAY (1: chat-agent relays its answers through the host, up to
+#        SPACEPORT_MAX_RELAYS=20000 within the open-file limit; 0: it streams
+#        in its instance, up to SPACEPORT_MAX_INSTANCES=20000 within the
+#        open-file limit and the address space)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
@@ -53,12 +59,18 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc)); open-file 
 bg_start "$OUT/double.log" env LLM_DOUBLE_STREAM_INTERVAL_MS=1000 LLM_DOUBLE_STREAM_CHUNKS="$SECS" \
   ./target/release/llm-double 127.0.0.1:7911
 DOUBLE_PID=$BG_PID
+RELAY=${RELAY:-1}
+if [ "$RELAY" = 1 ]; then relay_var=true; else relay_var=false; fi
 sed -e "s|= \"components/|= \"$PWD/components/|" -e "s|= \"migrations/|= \"$PWD/migrations/|" \
-    -e 's|^\[component\.chat-agent\.limits\]$|&\nmax_concurrent = 20000|' spin-like.toml >"$OUT/bench.toml"
+    -e 's|^\[component\.chat-agent\.limits\]$|&\nmax_concurrent = 20000|' \
+    -e "s|^\[component\.chat-agent\.variables\]\$|&\nrelay = \"$relay_var\"|" spin-like.toml >"$OUT/bench.toml"
+grep -q "^relay = \"$relay_var\"\$" "$OUT/bench.toml" || { echo "could not set chat-agent's relay variable" >&2; exit 1; }
 grep -q '^max_concurrent = 20000$' "$OUT/bench.toml" || { echo "could not set chat-agent max_concurrent" >&2; exit 1; }
-bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false LOG_LEVEL=warn \
+if [ "$RELAY" = 1 ]; then limits=(SPACEPORT_MAX_RELAYS=20000); else limits=(SPACEPORT_MAX_INSTANCES=20000); fi
+bg_start "$OUT/spaceport.log" env SPACEPORT_DATA_DIR="$OUT/data" SPACEPORT_WATCH=false \
+  RUST_LOG=warn,spaceport::cli::serve=info "${limits[@]}" \
   SPACEPORT_DHAT_OUT="$OUT/dhat-heap.json" SPACEPORT_CACHE_DIR="$CACHE" \
-  SPACEPORT_MAX_INSTANCES=20000 SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
+  SPACEPORT_AUTH_RATE_PER_MINUTE=1000 \
   SPACEPORT_LLM_RATE_PER_MINUTE=100000000 SPACEPORT_LLM_CONCURRENT_PER_USER=100000 \
   OPENAI_API_KEY=bench-key OPENAI_BASE_URL=http://127.0.0.1:7911/v1 LLM_HTTP2="${LLM_HTTP2:-prior-knowledge}" \
   JWT_SECRET_KEY=bench-secret-0123456789abcdef0123456789 \
@@ -75,7 +87,11 @@ STARTUP_RSS=$(rss_kb "$SP_PID")
 # What the host made of SPACEPORT_MAX_INSTANCES (it logs when it lowers it).
 MAX_INSTANCES=$(sed -n 's/.*SPACEPORT_MAX_INSTANCES exceeds.*allowed=\([0-9]*\).*/\1/p; s/.*allowed=\([0-9]*\).*SPACEPORT_MAX_INSTANCES exceeds.*/\1/p' "$OUT/spaceport.log" | sort -n | head -1)
 MAX_INSTANCES=${MAX_INSTANCES:-20000}
-echo "host pid $SP_PID: max instances $MAX_INSTANCES (asked 20000; host soft open-file limit $(awk '/Max open files/ {print $4}' "/proc/$SP_PID/limits"))"
+if [ "$RELAY" = 1 ]; then
+  # What holds the streams is relays: as many as the host chose.
+  MAX_INSTANCES=$(sed -n 's/.*max_relays=\([0-9]*\).*/\1/p' "$OUT/spaceport.log" | head -1)
+fi
+echo "host pid $SP_PID: streams held at most $MAX_INSTANCES ($([ "$RELAY" = 1 ] && echo relays || echo instances); asked 20000; host soft open-file limit $(awk '/Max open files/ {print $4}' "/proc/$SP_PID/limits"))"
 if [ "$STREAMS" -gt "$MAX_INSTANCES" ]; then
   echo "note: $STREAMS streams asked, the host holds at most $MAX_INSTANCES instances: expect ~$((STREAMS - MAX_INSTANCES)) 503 busy"
 fi
@@ -421,7 +437,7 @@ with open(f"{out}/streams.jsonl", "w") as f:
 
 lines = [
     f"== held chat streams: {streams} asked x {secs} s (ramp {batch} every {ramp_pause} s), {os.cpu_count()} cores ==",
-    f"host max instances: {max_instances} (SPACEPORT_MAX_INSTANCES=20000, lowered to fit the open-file limit {hard}); "
+    f"host max streams (relays, or instances with RELAY=0): {max_instances} (asked 20000, lowered to fit the open-file limit {hard}); "
     f"reachable streams: {min(streams, max_instances)}",
     f"streams started: {len(records)}; HTTP 200: {got200}; completed OK (200 + done event): {len(ok)}",
     "errors by kind: " + (", ".join(f"{k}: {v}" for k, v in kinds.most_common()) or "none"),
