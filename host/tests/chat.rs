@@ -1037,3 +1037,56 @@ async fn streamed_turns_are_relayed_without_holding_an_instance() {
         );
     }
 }
+
+/// A relayed answer stays within the component's deadline: the host cuts the
+/// response short when `timeout_ms` passes mid-relay (the client sees no
+/// `done`), says why in the log, and keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_ends_at_the_components_deadline() {
+    let double = LlmDouble::start().await;
+    let manifest = common::default_manifest().replace("timeout_ms = 300000", "timeout_ms = 1500");
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        &manifest,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", KEY),
+        ],
+    )
+    .await;
+    let ann = t.host.register("ann@example.com", "password1").await;
+    double.script([Reply::Delayed(
+        Duration::from_millis(5000),
+        Box::new(Reply::Stream {
+            chunks: llm_double::stream_text(&["too late"]),
+            cut: false,
+        }),
+    )]);
+    let resp = client()
+        .post(t.host.url(&format!("/api/{}/chat/stream", ann.id)))
+        .bearer_auth(&ann.token)
+        .json(&json!({"message": "slow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // What arrived before the response was cut short.
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("\"start\""), "{body}");
+    assert!(
+        !body.contains("too late") && !body.contains("\"done\""),
+        "{body}"
+    );
+    t.host
+        .wait_for_log("its deadline passed during a relay", Duration::from_secs(5));
+    let (status, _) = t
+        .host
+        .call(&ann, Method::GET, &format!("/api/{}/tasks", ann.id), None)
+        .await;
+    assert_eq!(status, 200);
+}

@@ -181,6 +181,18 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
         Some(1.0),
         "{during}"
     );
+    // The answer is relayed by the host once the first instance has ended
+    // its body (within milliseconds of the head; the model waits 800 ms).
+    let mut relaying = None;
+    for _ in 0..50 {
+        let (_, m) = get(h, "/metrics", None).await;
+        relaying = value(&m, "spaceport_llm_relays_open ");
+        if relaying == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(relaying, Some(1.0), "the stream was never relayed");
     assert!(resp.text().await.unwrap().contains("\"type\":\"done\""));
     assert_eq!(h.call_tool(&ann, "list_tasks", json!({})).await.0, 200);
     assert_eq!(
@@ -244,6 +256,7 @@ async fn llm_tool_stream_and_mcp_metrics_match_a_known_chat() {
             1.0,
         ),
         ("spaceport_sse_streams_open ", 0.0),
+        ("spaceport_llm_relays_open ", 0.0),
         ("spaceport_mcp_sessions_open ", 1.0),
     ];
     for (line, want) in exact {

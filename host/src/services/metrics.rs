@@ -99,6 +99,7 @@ pub struct Metrics {
     llm_retries: Family<CallLabel, Counter>,
     swaps: Family<ReloadLabel, Counter>,
     sse_streams: Gauge,
+    relays: Gauge,
     sql_statements: Family<SqlLabels, Counter>,
     sql_duration: Family<DatabaseLabel, Histogram>,
     mcp_sessions: Gauge,
@@ -219,6 +220,12 @@ impl Metrics {
             "Server-sent event streams being sent now",
             sse_streams.clone(),
         );
+        let relays = Gauge::default();
+        registry.register(
+            "spaceport_llm_relays_open",
+            "Model answers the host is relaying to clients now, with no instance held (llm.relay)",
+            relays.clone(),
+        );
         let mcp_sessions = Gauge::default();
         registry.register(
             "spaceport_mcp_sessions_open",
@@ -281,6 +288,7 @@ impl Metrics {
             llm_retries,
             swaps,
             sse_streams,
+            relays,
             sql_statements,
             sql_duration,
             mcp_sessions,
@@ -499,6 +507,12 @@ impl Metrics {
         StreamGuard(self.sse_streams.clone())
     }
 
+    /// One more relay in progress, until the guard drops.
+    pub fn relay_open(&self) -> StreamGuard {
+        self.relays.inc();
+        StreamGuard(self.relays.clone())
+    }
+
     /// The text to serve, with the instance slots and MCP sessions as they are now.
     pub fn encode(&self, slots: (usize, usize), mcp_sessions: usize) -> String {
         self.mcp_sessions
@@ -538,7 +552,8 @@ impl Metrics {
     }
 }
 
-/// Holds one open stream in `spaceport_sse_streams_open`.
+/// Holds one open stream in `spaceport_sse_streams_open` (or one relay in
+/// `spaceport_llm_relays_open`).
 pub struct StreamGuard(Gauge);
 
 impl Drop for StreamGuard {

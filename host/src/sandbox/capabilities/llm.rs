@@ -118,7 +118,7 @@ impl From<WitRelayFormat> for RelayFormat {
             json_text: f.json_text,
             suffix: Bytes::from(f.suffix),
             keepalive_every: (!f.keepalive.is_empty() && f.keepalive_ms > 0)
-                .then(|| Duration::from_millis(f.keepalive_ms.into())),
+                .then(|| Duration::from_millis(f.keepalive_ms.into()).max(MIN_KEEPALIVE)),
             keepalive: Bytes::from(f.keepalive),
         }
     }
@@ -137,18 +137,64 @@ pub struct PendingRelay {
 }
 
 /// Where an HTTP instance's `relay` call leaves its relay for the host.
-pub type RelaySlot = Arc<Mutex<Option<PendingRelay>>>;
+#[derive(Clone, Default)]
+pub struct RelaySlot(Arc<Mutex<Slot>>);
 
-/// Take the relay out of `slot`, if one was left there.
-pub fn take_relay(slot: &RelaySlot) -> Option<PendingRelay> {
-    // A panic while the lock was held cannot leave a half-written Option.
-    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+#[derive(Default)]
+enum Slot {
+    /// The response is open and nothing is pending.
+    #[default]
+    Open,
+    Pending(PendingRelay),
+    /// The instance's body has ended: a relay now would have nowhere to go.
+    Closed,
 }
 
-/// Whether a relay is waiting in `slot`.
-pub fn relay_pending(slot: &RelaySlot) -> bool {
-    slot.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+impl RelaySlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        // A panic while the lock was held cannot leave a half-written enum.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The instance's body has ended: take its relay, if it left one, and
+    /// refuse any later one.
+    pub fn close(&self) -> Option<PendingRelay> {
+        match std::mem::replace(&mut *self.lock(), Slot::Closed) {
+            Slot::Pending(relay) => Some(relay),
+            Slot::Open | Slot::Closed => None,
+        }
+    }
+
+    /// Whether a relay is waiting.
+    pub fn pending(&self) -> bool {
+        matches!(*self.lock(), Slot::Pending(_))
+    }
+
+    /// Leave `relay` for the host, if the response is open and has none yet.
+    fn offer(&self, relay: PendingRelay) -> Result<(), WitError> {
+        let mut slot = self.lock();
+        match *slot {
+            Slot::Open => {
+                *slot = Slot::Pending(relay);
+                Ok(())
+            }
+            Slot::Pending(_) => Err(WitError::InvalidRequest(
+                "a relay is already pending for this response".into(),
+            )),
+            Slot::Closed => Err(WitError::InvalidRequest(
+                "the response body has already ended: relay before ending it".into(),
+            )),
+        }
+    }
 }
+
+/// Most bytes of `state` a relay carries (it is held in host memory for the
+/// whole relay).
+pub const MAX_RELAY_STATE: usize = 1 << 20;
+/// Most bytes of a relay format's strings together.
+const MAX_RELAY_FORMAT: usize = 4096;
+/// Keep-alives are written at most this often.
+const MIN_KEEPALIVE: Duration = Duration::from_millis(100);
 
 impl State {
     /// Let this instance relay into its HTTP response, within `places`
@@ -319,26 +365,39 @@ impl Host for View<'_> {
                 "relay is only available while serving an HTTP request".into(),
             ));
         };
-        if relay_pending(slot) {
+        if slot.pending() {
             return Err(WitError::InvalidRequest(
                 "a relay is already pending for this response".into(),
             ));
         }
+        if state.len() > MAX_RELAY_STATE {
+            return Err(WitError::InvalidRequest(format!(
+                "a relay's state is at most {MAX_RELAY_STATE} bytes (got {})",
+                state.len()
+            )));
+        }
+        if format.prefix.len() + format.suffix.len() + format.keepalive.len() > MAX_RELAY_FORMAT {
+            return Err(WitError::InvalidRequest(format!(
+                "a relay format's strings are at most {MAX_RELAY_FORMAT} bytes together"
+            )));
+        }
+        let request = self.within_grant(request)?;
         let place = places.clone().try_acquire_owned().map_err(|_| {
             WitError::Unavailable(
                 "the host is relaying as many streams as it can; stream the completion instead"
                     .into(),
             )
         })?;
-        let (slot, request) = (slot.clone(), self.within_grant(request)?);
+        let slot = slot.clone();
+        // Checked again when the relay is left: the body may have ended
+        // meanwhile (the model call is then dropped, and stops).
         let receiver = backend.stream(body(request))?;
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(PendingRelay {
+        slot.offer(PendingRelay {
             receiver,
             format: format.into(),
             state,
             place,
-        });
-        Ok(())
+        })
     }
 
     async fn relayed(&mut self) -> Option<WitRelayed> {

@@ -13,7 +13,7 @@
 
 use super::{InstancePermit, LoadedComponent, Runtime, Started};
 use crate::sandbox::capabilities::RequestInfo;
-use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot, relay_pending, take_relay};
+use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot};
 use crate::services::llm::{Completion, LlmError, StreamItem};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -112,7 +112,7 @@ impl RelayingBody {
     /// The instance's body has ended: go on with its relay, if it left one.
     fn instance_ended(&mut self) {
         self.abort = None; // its body is complete: the instance may finish its work
-        self.phase = match (take_relay(&self.slot), self.continuation.take()) {
+        self.phase = match (self.slot.close(), self.continuation.take()) {
             (Some(relay), Some(continuation)) => {
                 // Room for a few frames: the relay runs a little ahead of a
                 // slow client, then waits for it.
@@ -160,14 +160,18 @@ impl Body for RelayingBody {
     fn is_end_stream(&self) -> bool {
         match &self.phase {
             // A relay left by the instance follows its body.
-            Phase::Instance(body) => body.is_end_stream() && !relay_pending(&self.slot),
+            Phase::Instance(body) => body.is_end_stream() && !self.slot.pending(),
             Phase::Relay { .. } => false,
             Phase::Ended => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match &self.phase {
+            // A response that declares its length cannot be relayed into.
+            Phase::Instance(body) if !self.slot.pending() => body.size_hint(),
+            _ => SizeHint::default(),
+        }
     }
 }
 
@@ -208,7 +212,10 @@ async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Send
         span: _,
     } = continuation;
     loop {
-        let outcome = match pipe(&mut relay, &tx, deadline).await {
+        let open = crate::services::metrics::METRICS.relay_open();
+        let piped = pipe(&mut relay, &tx, deadline).await;
+        drop(open);
+        let outcome = match piped {
             Piped::Finished(outcome) => outcome,
             Piped::ClientGone => return,
             Piped::Timeout => {
@@ -258,7 +265,7 @@ async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Send
             }
         }
         stop.disarm();
-        match next.as_ref().and_then(take_relay) {
+        match next.as_ref().and_then(RelaySlot::close) {
             Some(again) => relay = again,
             None => return,
         }
