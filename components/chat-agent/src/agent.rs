@@ -124,7 +124,9 @@ impl Agent {
                 parameters_schema: t.parameters_schema,
             })
             .collect();
-        let mut history = store::history(&self.user, self.conversation, self.history_limit)?;
+        // Read when the model is next asked: a resumed instance whose
+        // relayed answer ends the turn never needs it.
+        let mut history: Option<Vec<Message>> = None;
         loop {
             let completion = match next.take() {
                 Some(arrived) => arrived?,
@@ -136,6 +138,14 @@ impl Agent {
                         tool_calls: Vec::new(),
                         tool_call_id: None,
                     }];
+                    let history = match &mut history {
+                        Some(history) => history,
+                        None => history.insert(store::history(
+                            &self.user,
+                            self.conversation,
+                            self.history_limit,
+                        )?),
+                    };
                     messages.extend(history.iter().cloned());
                     let request = Request {
                         messages,
@@ -172,7 +182,11 @@ impl Agent {
                 tool_call_id: None,
             };
             store::append(&self.user, self.conversation, &assistant)?;
-            history.push(assistant);
+            // Once read, the history is kept up to date here; unread, the
+            // store has it.
+            if let Some(history) = &mut history {
+                history.push(assistant);
+            }
             if completion.tool_calls.is_empty() {
                 store::touch(&self.user, self.conversation)?;
                 return Ok(Step::Done(Outcome {
@@ -192,7 +206,9 @@ impl Agent {
                     tool_call_id: Some(call.id.clone()),
                 };
                 store::append(&self.user, self.conversation, &message)?;
-                history.push(message);
+                if let Some(history) = &mut history {
+                    history.push(message);
+                }
                 progress.tool_log.push(json!({
                     "tool": call.name,
                     "input": serde_json::from_str::<Json>(&call.arguments).unwrap_or(Json::String(call.arguments.clone())),
