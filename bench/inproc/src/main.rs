@@ -27,13 +27,17 @@ fn main() -> anyhow::Result<()> {
 async fn run(path: &str, iterations: u32) -> anyhow::Result<()> {
     let options = EngineOptions {
         max_instances: 1000,
+        max_relays: 0,
         pooling: true,
         cache_dir: None,
         precompiled_dir: None,
         perf_map: false,
         memory_budget_mb: None,
     };
-    let runtime = Runtime::new(&options, Capabilities::new(offline_services(None)?))?;
+    let runtime = Arc::new(Runtime::new(
+        &options,
+        Capabilities::new(offline_services(None)?),
+    )?);
     let config: ComponentConfig = component_config(path)?;
     let component = Arc::new(runtime.load("bench", &config, path.as_ref(), None)?);
     let info = Arc::new(RequestInfo {
