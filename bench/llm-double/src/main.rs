@@ -74,7 +74,13 @@ async fn main() -> std::io::Result<()> {
         // Out of descriptors (or a connection reset before accept) must not
         // end the double: report and go on.
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            // Small SSE chunks go out at once: with Nagle's algorithm each
+            // waits for the host's delayed ACK (40 ms), and a streamed turn
+            // would measure that instead of the host.
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                stream
+            }
             Err(e) => {
                 eprintln!("llm-double: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
