@@ -341,6 +341,45 @@ async fn minting_sessions_does_not_lift_the_llm_limit() {
     );
 }
 
+/// Nor extra concurrency: while one anonymous session's streamed answer is
+/// open, a fresh session from the same address is refused by the address's
+/// limit, not admitted on the session's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minting_sessions_does_not_lift_the_concurrency_limit() {
+    let (double, t) = start(
+        Backend::Sqlite,
+        &[("SPACEPORT_LLM_CONCURRENT_PER_USER", "1")],
+    )
+    .await;
+    let h = &t.host;
+    double.script([Reply::Delayed(
+        std::time::Duration::from_millis(1500),
+        Box::new(streamed(&["slow ", "answer"])),
+    )]);
+    let mut first = client()
+        .post(h.url("/api/v1/chat/stream"))
+        .json(&json!({"session_id": "session-one-0001", "question": "q1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let start = first.chunk().await.unwrap().unwrap_or_default();
+    assert!(String::from_utf8_lossy(&start).contains("start"));
+    let resp = client()
+        .post(h.url("/api/v1/chat/stream"))
+        .json(&json!({"session_id": "session-two-0002", "question": "q2"}))
+        .send()
+        .await
+        .unwrap();
+    common::assert_rate_limited(resp).await;
+    let mut rest = Vec::new();
+    while let Some(chunk) = first.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("slow answer"));
+    assert_eq!(double.received().len(), 1);
+}
+
 /// The session credential stays with the host on every route: the header and
 /// the cookie are removed (a browser sends the cookie to every /api path), a
 /// `session_id` in a session route's body is taken out, and the component

@@ -155,8 +155,13 @@ impl Agent {
                         max_tokens: None,
                     };
                     progress.asked += 1;
-                    if self.relay {
-                        let state = serde_json::to_vec(&progress).unwrap_or_default();
+                    let state = match self.relay {
+                        true => serde_json::to_vec(&progress).ok(),
+                        false => None,
+                    };
+                    // The host carries at most 1 MiB of state (a turn with
+                    // that much tool output streams here instead).
+                    if let Some(state) = state.filter(|s| s.len() <= 1 << 20) {
                         match llm::relay(&request, &relay_format(self.keepalive_ms), &state) {
                             Ok(()) => return Ok(Step::Relayed),
                             // The host is relaying all it can: stream here.

@@ -8,7 +8,7 @@ use super::bindings::llm::{
     RelayFormat as WitRelayFormat, RelayOutcome as WitRelayed, Request, Role, StreamEvent,
     ToolCall as WitToolCall, Usage as WitUsage,
 };
-use super::{Capability, Denied, GrantError, InstanceState, RequestInfo};
+use super::{AbortGuard, Capability, Denied, GrantError, InstanceState, RequestInfo};
 use crate::manifest::ComponentConfig;
 use crate::services::llm::{Completion, LlmClient, LlmError, StreamItem};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -70,9 +70,11 @@ pub struct State {
     component: Arc<str>,
     backend: Option<Arc<dyn LlmBackend>>,
     grant: Option<LlmGrant>,
-    /// Where `relay` leaves its relay, and the host's relay places; only an
+    /// Where `relay` leaves its relay, and the places it takes; only an
     /// instance serving an HTTP request has them (see [`State::accept_relays`]).
-    relay: Option<(RelaySlot, Arc<Semaphore>)>,
+    relay: Option<(RelaySlot, RelayPlaces)>,
+    /// When the instance's response must be over (relays included).
+    deadline: std::time::Instant,
     /// In an instance resumed after a relay: what `relayed` returns.
     relayed: Option<WitRelayed>,
 }
@@ -132,8 +134,22 @@ pub struct PendingRelay {
     pub format: RelayFormat,
     /// Handed to the resumed instance as is.
     pub state: Vec<u8>,
-    /// One of the host's relay places, held until the completion has ended.
-    pub place: OwnedSemaphorePermit,
+    /// Its places (the host's, its component's, and its state's bytes),
+    /// held until the completion has ended.
+    pub places: [OwnedSemaphorePermit; 3],
+    /// Drops the relay if the host has not taken it by the deadline (its
+    /// body never ended where anyone read it); stopped with the relay.
+    pub watchdog: AbortGuard,
+}
+
+/// What relays may take: the host's places, the component's, and KiB of
+/// state held in host memory (all of them host-wide at most
+/// [`MAX_RELAY_STATE_TOTAL`]).
+#[derive(Clone)]
+pub struct RelayPlaces {
+    pub host: Arc<Semaphore>,
+    pub component: Arc<Semaphore>,
+    pub state_kib: Arc<Semaphore>,
 }
 
 /// Where an HTTP instance's `relay` call leaves its relay for the host.
@@ -145,7 +161,8 @@ enum Slot {
     /// The response is open and nothing is pending.
     #[default]
     Open,
-    Pending(PendingRelay),
+    /// Boxed: an open slot (most of them) stays small.
+    Pending(Box<PendingRelay>),
     /// The instance's body has ended: a relay now would have nowhere to go.
     Closed,
 }
@@ -160,7 +177,7 @@ impl RelaySlot {
     /// refuse any later one.
     pub fn close(&self) -> Option<PendingRelay> {
         match std::mem::replace(&mut *self.lock(), Slot::Closed) {
-            Slot::Pending(relay) => Some(relay),
+            Slot::Pending(relay) => Some(*relay),
             Slot::Open | Slot::Closed => None,
         }
     }
@@ -170,14 +187,10 @@ impl RelaySlot {
         matches!(*self.lock(), Slot::Pending(_))
     }
 
-    /// Leave `relay` for the host, if the response is open and has none yet.
-    fn offer(&self, relay: PendingRelay) -> Result<(), WitError> {
-        let mut slot = self.lock();
-        match *slot {
-            Slot::Open => {
-                *slot = Slot::Pending(relay);
-                Ok(())
-            }
+    /// Whether a relay would be taken now (before a model call is started for it).
+    fn accepting(&self) -> Result<(), WitError> {
+        match *self.lock() {
+            Slot::Open => Ok(()),
             Slot::Pending(_) => Err(WitError::InvalidRequest(
                 "a relay is already pending for this response".into(),
             )),
@@ -186,21 +199,34 @@ impl RelaySlot {
             )),
         }
     }
+
+    /// Leave `relay` for the host, if the response is open and has none yet.
+    fn offer(&self, relay: PendingRelay) -> Result<(), WitError> {
+        let mut slot = self.lock();
+        if let Slot::Open = *slot {
+            *slot = Slot::Pending(Box::new(relay));
+            return Ok(());
+        }
+        drop(slot);
+        self.accepting()
+    }
 }
 
 /// Most bytes of `state` a relay carries (it is held in host memory for the
 /// whole relay).
 pub const MAX_RELAY_STATE: usize = 1 << 20;
+/// Most bytes of state all relays together hold in host memory.
+pub const MAX_RELAY_STATE_TOTAL: usize = 64 << 20;
 /// Most bytes of a relay format's strings together.
 const MAX_RELAY_FORMAT: usize = 4096;
 /// Keep-alives are written at most this often.
 const MIN_KEEPALIVE: Duration = Duration::from_millis(100);
 
 impl State {
-    /// Let this instance relay into its HTTP response, within `places`
-    /// (the host's relay capacity); the host reads the relay from the slot
-    /// returned once the instance's body has ended.
-    pub fn accept_relays(&mut self, places: Arc<Semaphore>) -> RelaySlot {
+    /// Let this instance relay into its HTTP response, within `places`;
+    /// the host reads the relay from the slot returned once the instance's
+    /// body has ended.
+    pub fn accept_relays(&mut self, places: RelayPlaces) -> RelaySlot {
         let slot = RelaySlot::default();
         self.relay = Some((slot.clone(), places));
         slot
@@ -274,7 +300,7 @@ impl Capability for Llm {
         &self,
         grant: &Self::Grant,
         request: &Arc<RequestInfo>,
-        _deadline: std::time::Instant,
+        deadline: std::time::Instant,
     ) -> State {
         State {
             component: request.component_id.clone(),
@@ -282,6 +308,7 @@ impl Capability for Llm {
             grant: grant.clone(),
             relay: None,
             relayed: None,
+            deadline,
         }
     }
 }
@@ -365,11 +392,7 @@ impl Host for View<'_> {
                 "relay is only available while serving an HTTP request".into(),
             ));
         };
-        if slot.pending() {
-            return Err(WitError::InvalidRequest(
-                "a relay is already pending for this response".into(),
-            ));
-        }
+        slot.accepting()?;
         if state.len() > MAX_RELAY_STATE {
             return Err(WitError::InvalidRequest(format!(
                 "a relay's state is at most {MAX_RELAY_STATE} bytes (got {})",
@@ -382,21 +405,55 @@ impl Host for View<'_> {
             )));
         }
         let request = self.within_grant(request)?;
-        let place = places.clone().try_acquire_owned().map_err(|_| {
-            WitError::Unavailable(
-                "the host is relaying as many streams as it can; stream the completion instead"
-                    .into(),
-            )
-        })?;
+        let busy = |what: &str| {
+            WitError::Unavailable(format!(
+                "{what}: the host cannot relay more now; stream the completion instead"
+            ))
+        };
+        // At most 1 MiB, so the count fits in u32.
+        let kib = u32::try_from(state.len().div_ceil(1024)).unwrap_or(u32::MAX);
+        let places = [
+            places
+                .component
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| busy("this component relays as many streams as it may"))?,
+            places
+                .host
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| busy("every relay place is taken"))?,
+            places
+                .state_kib
+                .clone()
+                .try_acquire_many_owned(kib)
+                .map_err(|_| busy("relays hold all the state memory they may"))?,
+        ];
         let slot = slot.clone();
-        // Checked again when the relay is left: the body may have ended
-        // meanwhile (the model call is then dropped, and stops).
         let receiver = backend.stream(body(request))?;
+        // A relay left in a body nobody reads (a client that stopped
+        // reading) would keep its model call and places until the
+        // connection closed: at the deadline it is dropped.
+        // It holds the slot weakly: a response that is gone (a client that
+        // left) drops its relay at once, not at the deadline.
+        let watchdog = {
+            let (slot, deadline) = (Arc::downgrade(&slot.0), self.state.deadline);
+            AbortGuard::new(
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(deadline.into()).await;
+                    if let Some(slot) = slot.upgrade() {
+                        drop(RelaySlot(slot).close());
+                    }
+                })
+                .abort_handle(),
+            )
+        };
         slot.offer(PendingRelay {
             receiver,
             format: format.into(),
             state,
-            place,
+            places,
+            watchdog,
         })
     }
 

@@ -71,20 +71,41 @@ where
     Fut::Output: Send + 'static,
 {
     use tracing::Instrument;
-    struct AbortOnDrop(tokio::task::AbortHandle);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let task =
         tokio::spawn(async move { Box::pin(make()).await }.instrument(tracing::Span::current()));
-    let _abort = AbortOnDrop(task.abort_handle());
+    let _abort = AbortGuard::new(task.abort_handle());
     match task.await {
         Ok(output) => Some(output),
         Err(e) => {
             tracing::error!(error = %e, "a host call's task failed");
             None
+        }
+    }
+}
+
+/// Aborts a task when dropped, unless disarmed.
+pub struct AbortGuard(Option<tokio::task::AbortHandle>);
+
+impl AbortGuard {
+    pub fn new(task: tokio::task::AbortHandle) -> Self {
+        Self(Some(task))
+    }
+
+    /// Guard nothing (`None`): for a task that has already finished.
+    pub fn maybe(task: Option<tokio::task::AbortHandle>) -> Self {
+        Self(task)
+    }
+
+    /// Let the task run on.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
         }
     }
 }

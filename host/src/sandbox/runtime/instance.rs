@@ -32,14 +32,19 @@ pub enum ServeError {
 pub struct InstancePermit {
     pub(crate) _host: OwnedSemaphorePermit,
     pub(crate) _component: OwnedSemaphorePermit,
-    /// Anything else that must last as long as the instance (a caller's quota).
-    pub(crate) held: Option<Box<dyn std::any::Any + Send + Sync>>,
+    /// Anything else that must last as long as the instance (a caller's
+    /// quotas); shared with the response when a relay may carry it on.
+    pub(crate) held: Held,
 }
 
+/// Guards kept for as long as whatever holds a clone of them.
+pub type Held = Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
+
 impl InstancePermit {
-    /// Keep `guard` until the instance is gone (a streamed body included).
+    /// Keep `guard` until the instance is gone (a streamed body included),
+    /// with any guard held already.
     pub fn hold(&mut self, guard: impl std::any::Any + Send + Sync) {
-        self.held = Some(Box::new(guard));
+        self.held.push(std::sync::Arc::new(guard));
     }
 }
 

@@ -7,7 +7,8 @@ pub mod instance;
 mod relay;
 
 use crate::manifest::{ComponentConfig, Limits};
-use crate::sandbox::capabilities::{Capabilities, Grants, InstanceState, RequestInfo};
+use crate::sandbox::capabilities::llm::{RelayPlaces, RelaySlot};
+use crate::sandbox::capabilities::{AbortGuard, Capabilities, Grants, InstanceState, RequestInfo};
 use crate::sandbox::limits::{MemoryBudget, MemoryLimiter};
 use anyhow::Context as _;
 use cache::{ArtifactCache, Origin};
@@ -24,6 +25,10 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// How many relays a component may have in progress per instance it may run
+/// (`max_concurrent`): a relay costs ~40 KB of host memory, an instance more.
+pub const RELAYS_PER_INSTANCE: usize = 16;
 
 /// How often the epoch advances; a runaway guest yields to other requests at
 /// this interval and is stopped at the first tick past its deadline.
@@ -139,6 +144,9 @@ pub struct LoadedComponent {
     /// Its instances alive now, at most `limits.max_concurrent` (kept across
     /// hot swaps that leave the limit as it was).
     pub concurrency: Arc<tokio::sync::Semaphore>,
+    /// Its relays in progress, at most [`RELAYS_PER_INSTANCE`] ×
+    /// `max_concurrent`, so one component cannot take every relay place.
+    pub relays: Arc<tokio::sync::Semaphore>,
     pub origin: Origin,
 }
 
@@ -188,13 +196,30 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Closes a relay slot when dropped, unless disarmed (see `Runtime::start`).
+struct CloseOnDrop(Option<RelaySlot>);
+
+impl CloseOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            drop(slot.close());
+        }
+    }
+}
+
 /// An instance that has sent its response head.
 struct Started {
     response: hyper::Response<HyperOutgoingBody>,
     /// Stops the instance, if it is still running (its body streams).
     abort: Option<tokio::task::AbortHandle>,
     /// Where it leaves a relay, if it may relay.
-    relay: Option<crate::sandbox::capabilities::llm::RelaySlot>,
+    relay: Option<RelaySlot>,
 }
 
 /// Why a component could not be loaded.
@@ -226,6 +251,8 @@ pub struct Runtime {
     capacity: usize,
     /// One permit per relay in progress (see `relay`).
     relays: Arc<tokio::sync::Semaphore>,
+    /// One permit per KiB of relay state held in host memory.
+    relay_state: Arc<tokio::sync::Semaphore>,
     /// A component's `max_concurrent` when its manifest sets none.
     default_concurrency: u32,
     /// Linear memory of every live instance together.
@@ -254,6 +281,9 @@ impl Runtime {
             slots: Arc::new(tokio::sync::Semaphore::new(max_instances as usize)),
             capacity: max_instances as usize,
             relays: Arc::new(tokio::sync::Semaphore::new(options.max_relays as usize)),
+            relay_state: Arc::new(tokio::sync::Semaphore::new(
+                crate::sandbox::capabilities::llm::MAX_RELAY_STATE_TOTAL >> 10,
+            )),
             // A quarter of the slots, but never fewer than 16 (or all of a small host's).
             default_concurrency: (max_instances / 4).max(max_instances.min(16)),
             budget: {
@@ -293,27 +323,34 @@ impl Runtime {
         Ok(InstancePermit {
             _host: host,
             _component: own,
-            held: None,
+            held: Vec::new(),
         })
     }
 
-    /// The semaphore bounding `config`'s instances: the running version's when
-    /// its limit is unchanged, so a hot swap does not reset the count.
+    /// The semaphores bounding `config`'s instances and relays: the running
+    /// version's when its limit is unchanged, so a hot swap does not reset
+    /// the counts.
     fn concurrency(
         &self,
         config: &ComponentConfig,
         previous: Option<&LoadedComponent>,
-    ) -> Arc<tokio::sync::Semaphore> {
+    ) -> (Arc<tokio::sync::Semaphore>, Arc<tokio::sync::Semaphore>) {
         match previous {
             Some(p) if p.limits.max_concurrent == config.limits.max_concurrent => {
-                p.concurrency.clone()
+                (p.concurrency.clone(), p.relays.clone())
             }
-            _ => Arc::new(tokio::sync::Semaphore::new(
-                config
+            _ => {
+                let instances = config
                     .limits
                     .max_concurrent
-                    .unwrap_or(self.default_concurrency) as usize,
-            )),
+                    .unwrap_or(self.default_concurrency) as usize;
+                (
+                    Arc::new(tokio::sync::Semaphore::new(instances)),
+                    Arc::new(tokio::sync::Semaphore::new(
+                        instances.saturating_mul(RELAYS_PER_INSTANCE),
+                    )),
+                )
+            }
         }
     }
 
@@ -341,6 +378,7 @@ impl Runtime {
             pre: component.pre.clone(),
             tools: component.tools.clone(),
             concurrency: component.concurrency.clone(),
+            relays: component.relays.clone(),
             origin: component.origin,
         })
     }
@@ -371,6 +409,7 @@ impl Runtime {
             .map_err(|e| invalid(e.to_string()))?;
         // Same bytes as the running version: only the manifest settings changed.
         if let Some(prev) = reuse.filter(|p| p.hash == hash) {
+            let (concurrency, relays) = self.concurrency(config, Some(prev));
             return Ok(LoadedComponent {
                 id: id.into(),
                 source: path.to_path_buf(),
@@ -379,7 +418,8 @@ impl Runtime {
                 grants,
                 pre: prev.pre.clone(),
                 tools: prev.tools.clone(),
-                concurrency: self.concurrency(config, Some(prev)),
+                concurrency,
+                relays,
                 origin: prev.origin,
             });
         }
@@ -390,6 +430,7 @@ impl Runtime {
         let (pre, tools) = self
             .pre_instantiate(&component)
             .map_err(|e| invalid(format!("{e:#}")))?;
+        let (concurrency, relays) = self.concurrency(config, reuse);
         Ok(LoadedComponent {
             id: id.into(),
             source: path.to_path_buf(),
@@ -398,7 +439,8 @@ impl Runtime {
             grants,
             pre,
             tools,
-            concurrency: self.concurrency(config, reuse),
+            concurrency,
+            relays,
             origin,
         })
     }
@@ -434,7 +476,7 @@ impl Runtime {
         component: &Arc<LoadedComponent>,
         info: Arc<RequestInfo>,
         request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
-        mut permit: InstancePermit,
+        permit: InstancePermit,
     ) -> Result<hyper::Response<HyperOutgoingBody>, ServeError> {
         use http_body_util::BodyExt;
         let deadline = Instant::now() + Duration::from_millis(component.limits.timeout_ms);
@@ -444,8 +486,9 @@ impl Runtime {
             (
                 relay::RequestHead::of(&request),
                 // The caller's LLM quota lasts as long as the response,
-                // relays included, not only its first instance.
-                permit.held.take(),
+                // relays and resumed instances included, and as long as the
+                // first instance (which may outlive its body).
+                permit.held.clone(),
             )
         });
         let started = self
@@ -468,9 +511,9 @@ impl Runtime {
                         head,
                         deadline,
                         span: tracing::Span::current(),
+                        held,
                     },
                     abort,
-                    held,
                 )
                 .boxed_unsync()
             }),
@@ -512,11 +555,16 @@ impl Runtime {
             )));
         };
         let mut store = self.new_store(component, &info, deadline);
-        let relay = component
-            .grants
-            .llm
-            .is_some()
-            .then(|| store.data_mut().llm.accept_relays(self.relays.clone()));
+        let relay = component.grants.llm.is_some().then(|| {
+            store.data_mut().llm.accept_relays(RelayPlaces {
+                host: self.relays.clone(),
+                component: component.relays.clone(),
+                state_kib: self.relay_state.clone(),
+            })
+        });
+        // An instance that fails (traps, runs out of time or memory) ends
+        // its body as if it had finished: a relay it left must not run.
+        let failed_relay = relay.clone();
         if let Some((state, outcome)) = resume {
             store.data_mut().llm.resume(state, outcome);
         }
@@ -541,6 +589,9 @@ impl Runtime {
                 deadline,
                 Some(permit),
                 |mut store| async move {
+                    // Closes the slot unless the handler returned normally;
+                    // on a timeout this future is dropped, and so is it.
+                    let close = CloseOnDrop(failed_relay);
                     let result = async {
                         let proxy = pre.instantiate_async(&mut store).await?;
                         proxy
@@ -549,15 +600,24 @@ impl Runtime {
                             .await
                     }
                     .await;
+                    if result.is_ok() {
+                        close.disarm();
+                    }
                     (store, result)
                 },
             )
         });
+        // Waiting for the head can be given up (the client left, or a relay
+        // was stopped): the instance then stops too.
+        let guard = AbortGuard::maybe(task.abort_handle());
 
         match receiver.await {
             Ok(Ok(response)) => Ok(Started {
                 response,
-                abort: task.abort_handle(),
+                abort: {
+                    guard.disarm();
+                    task.abort_handle()
+                },
                 relay,
             }),
             Ok(Err(code)) => Err(ServeError::ErrorCode(code)),

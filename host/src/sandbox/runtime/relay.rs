@@ -11,9 +11,10 @@
 //! the response, which may relay again. Held, a stream costs its connection,
 //! the model call and this module's task.
 
+use super::instance::Held;
 use super::{InstancePermit, LoadedComponent, Runtime, Started};
-use crate::sandbox::capabilities::RequestInfo;
 use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot};
+use crate::sandbox::capabilities::{AbortGuard, RequestInfo};
 use crate::services::llm::{Completion, LlmError, StreamItem};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -68,6 +69,8 @@ pub(super) struct Continuation {
     pub deadline: Instant,
     /// The request's span: the relay and the resumed instances log in it.
     pub span: tracing::Span,
+    /// The caller's quotas: each resumed instance holds them too.
+    pub held: Held,
 }
 
 /// A response body that can continue past its instance's own body: first
@@ -79,8 +82,6 @@ pub(super) struct RelayingBody {
     continuation: Option<Continuation>,
     /// Stops the first instance if the client leaves before its body ends.
     abort: Option<AbortHandle>,
-    /// What must last as long as the response (the caller's LLM quota).
-    _held: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 enum Phase {
@@ -88,6 +89,8 @@ enum Phase {
     Relay {
         frames: mpsc::Receiver<Chunk>,
         task: AbortHandle,
+        /// The caller's quotas, until the response ends.
+        _held: Held,
     },
     Ended,
 }
@@ -98,14 +101,12 @@ impl RelayingBody {
         slot: RelaySlot,
         continuation: Continuation,
         abort: Option<AbortHandle>,
-        held: Option<Box<dyn std::any::Any + Send + Sync>>,
     ) -> Self {
         Self {
             phase: Phase::Instance(body),
             slot,
             continuation: Some(continuation),
             abort,
-            _held: held,
         }
     }
 
@@ -117,13 +118,14 @@ impl RelayingBody {
                 // Room for a few frames: the relay runs a little ahead of a
                 // slow client, then waits for it.
                 let (tx, frames) = mpsc::channel(8);
-                let span = continuation.span.clone();
+                let (span, held) = (continuation.span.clone(), continuation.held.clone());
                 let task = tokio::spawn(
                     async move { Box::pin(run(continuation, relay, tx)).await }.instrument(span),
                 );
                 Phase::Relay {
                     frames,
                     task: task.abort_handle(),
+                    _held: held,
                 }
             }
             _ => Phase::Ended,
@@ -210,30 +212,29 @@ async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Send
         head,
         deadline,
         span: _,
+        held,
     } = continuation;
     loop {
         let open = crate::services::metrics::METRICS.relay_open();
         let piped = pipe(&mut relay, &tx, deadline).await;
         drop(open);
+        // The model call, its places and the state's memory go now.
+        let PendingRelay { state, .. } = relay;
         let outcome = match piped {
             Piped::Finished(outcome) => outcome,
             Piped::ClientGone => return,
-            Piped::Timeout => {
-                return fail(&tx, &component, "its deadline passed during a relay").await;
-            }
+            Piped::Timeout => return fail(&tx, &component, "its deadline passed during a relay"),
         };
-        let PendingRelay { state, place, .. } = relay;
-        drop(place);
         // The text has been sent: the resumed instance stores it, so it waits
         // for a slot (until the deadline) rather than being refused.
-        let Some(permit) = runtime.wait_for_slot(&component, deadline).await else {
+        let Some(mut permit) = runtime.wait_for_slot(&component, deadline).await else {
             return fail(
                 &tx,
                 &component,
                 "no instance slot freed up before its deadline",
-            )
-            .await;
+            );
         };
+        permit.held = held.clone();
         let started = runtime
             .start(
                 &component,
@@ -252,16 +253,18 @@ async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Send
             Ok(started) => started,
             Err(e) => {
                 tracing::warn!(component = %component.id, error = %e, "the resumed instance failed before answering");
-                return fail(&tx, &component, "the resumed instance failed").await;
+                return fail(&tx, &component, "the resumed instance failed");
             }
         };
-        // Its status and headers were sent by the first instance.
-        let stop = StopOnDrop(abort);
+        // Its status and headers were sent by the first instance. If the
+        // client goes away (or stops reading past the deadline), `stop` ends
+        // the instance.
+        let stop = AbortGuard::maybe(abort);
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let failed = frame.is_err();
-            if tx.send(frame).await.is_err() || failed {
-                return; // `stop` ends the instance if it is still running
+            if !send(&tx, frame, deadline).await || failed {
+                return;
             }
         }
         stop.disarm();
@@ -272,32 +275,23 @@ async fn run(continuation: Continuation, mut relay: PendingRelay, tx: mpsc::Send
     }
 }
 
-/// Stops an instance when dropped, unless disarmed.
-struct StopOnDrop(Option<AbortHandle>);
-
-impl StopOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Some(abort) = self.0.take() {
-            abort.abort();
-        }
-    }
+/// Send `chunk` to the client by `deadline`; false if it is gone or has not
+/// read its response for so long (a client that stops reading must not hold
+/// a relay past the deadline: hyper has no write timeout of its own).
+async fn send(tx: &mpsc::Sender<Chunk>, chunk: Chunk, deadline: Instant) -> bool {
+    matches!(
+        tokio::time::timeout_at(deadline.into(), tx.send(chunk)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// End the response with an error (the client sees it cut short, as when an
-/// instance fails mid-body); why goes to the log.
-async fn fail(tx: &mpsc::Sender<Chunk>, component: &LoadedComponent, why: &str) {
+/// instance fails mid-body), if there is room for it; why goes to the log.
+fn fail(tx: &mpsc::Sender<Chunk>, component: &LoadedComponent, why: &str) {
     tracing::warn!(component = %component.id, "response cut short: {why}");
-    let _ = tx
-        .send(Err(BodyError::InternalError(Some(
-            "the response was cut short".into(),
-        ))))
-        .await;
+    let _ = tx.try_send(Err(BodyError::InternalError(Some(
+        "the response was cut short".into(),
+    ))));
 }
 
 /// Send the completion's text as it arrives, with keep-alives while the
@@ -330,8 +324,12 @@ async fn pipe(relay: &mut PendingRelay, tx: &mpsc::Sender<Chunk>, deadline: Inst
                 )));
             }
         };
-        if tx.send(Ok(Frame::data(bytes))).await.is_err() {
-            return Piped::ClientGone;
+        if !send(tx, Ok(Frame::data(bytes)), deadline).await {
+            return if Instant::now() >= deadline {
+                Piped::Timeout
+            } else {
+                Piped::ClientGone
+            };
         }
     }
 }
@@ -349,7 +347,7 @@ impl Runtime {
             Some(InstancePermit {
                 _host: host,
                 _component: own,
-                held: None,
+                held: Vec::new(),
             })
         };
         tokio::time::timeout_at(deadline.into(), acquire)
