@@ -306,3 +306,74 @@ async fn the_host_memory_budget_caps_instances_and_is_given_back() {
         assert_eq!(resp.status(), 200);
     }
 }
+
+/// A component's relay (`llm.relay`): after the instance's own body, the host
+/// writes the model's text in the component's format, then what the resumed
+/// instance writes follows, with the relay's state and the completion. A
+/// second relay on one response is refused (before any model call), and an
+/// instance that traps after relaying does not get its relay run: no text,
+/// nothing resumed, and the host keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_follows_the_body_and_dies_with_a_failed_instance() {
+    use common::llm_double::{self, LlmDouble, Reply};
+    let double = LlmDouble::start().await;
+    let manifest = fault_manifest(&wasm("fault"), &wasm("health"), "")
+        .replace("context = true", "context = true\nllm = true");
+    let app = App::new(&manifest);
+    let h = Host::start_with(
+        &app,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", "sk-fault-relay"),
+        ],
+    );
+    let answer = |pieces: &[&str]| Reply::Stream {
+        chunks: llm_double::stream_text(pieces),
+        cut: false,
+    };
+    double.script([
+        answer(&["one ", "two"]),
+        answer(&["only ", "once"]),
+        answer(&["never ", "shown"]),
+        answer(&["after"]),
+    ]);
+    // Whatever arrived, also from a response cut short.
+    async fn body_of(h: &Host, path: &str) -> String {
+        let mut resp = client().get(h.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    assert_eq!(
+        body_of(&h, "/fault/relay").await,
+        "before[one ][two]|resumed s1: one two"
+    );
+    let twice = body_of(&h, "/fault/relay-twice").await;
+    assert!(
+        twice.starts_with("before|first Ok(())|second Err(")
+            && twice.contains("InvalidRequest(\"a relay is already pending"),
+        "{twice}"
+    );
+    assert!(
+        twice.ends_with("[only ][once]|resumed s1: only once"),
+        "{twice}"
+    );
+    assert_eq!(
+        double.received().len(),
+        2,
+        "the refused relay called the model"
+    );
+
+    let trapped = body_of(&h, "/fault/relay-trap").await;
+    assert_eq!(trapped, "before", "a trapped instance's relay ran");
+    h.wait_for_log("traps after relaying", Duration::from_secs(5));
+    // The host keeps serving, relays included.
+    assert_eq!(
+        body_of(&h, "/fault/relay").await,
+        "before[after]|resumed s1: after"
+    );
+}

@@ -12,8 +12,55 @@ struct Fault;
 
 impl Handler for Fault {
     fn handle(req: Request) -> Response {
+        // Resumed after a relay: say what came back (appended to the body).
+        if let Some(relayed) = llm::relayed() {
+            let state = String::from_utf8_lossy(&relayed.state).to_string();
+            return Response::stream(200, "text/plain", move |w| {
+                let text = match relayed.outcome {
+                    Ok(done) => format!("|resumed {state}: {}", done.content.unwrap_or_default()),
+                    Err(e) => format!("|resumed {state}: error {e:?}"),
+                };
+                let _ = w.write(text.as_bytes());
+            });
+        }
         let action = req.path.rsplit('/').next().unwrap_or_default().to_string();
         match action.as_str() {
+            // Relay a completion in a plain-text format ("[piece]"), then end
+            // the body; `relay-trap` traps after relaying, before the body ends.
+            "relay" | "relay-trap" | "relay-twice" => {
+                let trap = action == "relay-trap";
+                let twice = action == "relay-twice";
+                Response::stream(200, "text/plain", move |w| {
+                    let _ = w.write(b"before");
+                    let request = llm::Request {
+                        messages: vec![llm::Message {
+                            role: llm::Role::User,
+                            content: Some("hi".into()),
+                            tool_calls: Vec::new(),
+                            tool_call_id: None,
+                        }],
+                        tools: Vec::new(),
+                        model: None,
+                        temperature: None,
+                        max_tokens: None,
+                    };
+                    let format = llm::RelayFormat {
+                        prefix: "[".into(),
+                        json_text: false,
+                        suffix: "]".into(),
+                        keepalive: String::new(),
+                        keepalive_ms: 0,
+                    };
+                    let first = llm::relay(&request, &format, b"s1");
+                    if twice {
+                        let second = llm::relay(&request, &format, b"s2");
+                        let _ = w.write(format!("|first {first:?}|second {second:?}").as_bytes());
+                    }
+                    if trap {
+                        panic!("fault component traps after relaying");
+                    }
+                })
+            }
             // Spin forever: only the host's deadline stops this.
             "loop" => {
                 let mut x: u64 = 0;
