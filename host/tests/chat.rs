@@ -24,6 +24,21 @@ async fn start(backend: Backend, extra: &[(&str, &str)]) -> (LlmDouble, TodoHost
     (double, t)
 }
 
+/// A host on `manifest` (SQLite) with the model double as its provider.
+async fn start_manifest(manifest: &str) -> (LlmDouble, TodoHost) {
+    let double = LlmDouble::start().await;
+    let t = TodoHost::start_manifest(
+        Backend::Sqlite,
+        manifest,
+        &[
+            ("OPENAI_BASE_URL", double.base_url.as_str()),
+            ("OPENAI_API_KEY", KEY),
+        ],
+    )
+    .await;
+    (double, t)
+}
+
 async fn chat(h: &Host, user: &User, body: Value) -> (u16, Value) {
     h.call(
         user,
@@ -680,20 +695,11 @@ async fn without_a_key_chat_says_so_and_tasks_still_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_model_gets_keep_alives_on_the_stream() {
-    let double = LlmDouble::start().await;
     let manifest = common::default_manifest().replace(
         "max_turns = \"8\"",
         "max_turns = \"8\"\nkeepalive_ms = \"200\"",
     );
-    let t = TodoHost::start_manifest(
-        Backend::Sqlite,
-        &manifest,
-        &[
-            ("OPENAI_BASE_URL", double.base_url.as_str()),
-            ("OPENAI_API_KEY", KEY),
-        ],
-    )
-    .await;
+    let (double, t) = start_manifest(&manifest).await;
     let ann = t.host.register("ann@example.com", "password1").await;
     // The provider takes 1.2 s before its first byte.
     double.script([Reply::Delayed(
@@ -768,20 +774,11 @@ async fn llm_spend_is_bounded_per_user_and_per_call() {
 /// stopped with the response, so the agent makes no further model call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_stream_stops_the_agent() {
-    let double = LlmDouble::start().await;
     let manifest = common::default_manifest().replace(
         "max_turns = \"8\"",
         "max_turns = \"8\"\nkeepalive_ms = \"100\"",
     );
-    let t = TodoHost::start_manifest(
-        Backend::Sqlite,
-        &manifest,
-        &[
-            ("OPENAI_BASE_URL", double.base_url.as_str()),
-            ("OPENAI_API_KEY", KEY),
-        ],
-    )
-    .await;
+    let (double, t) = start_manifest(&manifest).await;
     let ann = t.host.register("ann@example.com", "password1").await;
     // The model thinks for a second, then asks for a tool; answering it would
     // take a second model call.
@@ -1043,17 +1040,8 @@ async fn streamed_turns_are_relayed_without_holding_an_instance() {
 /// `done`), says why in the log, and keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_ends_at_the_components_deadline() {
-    let double = LlmDouble::start().await;
     let manifest = common::default_manifest().replace("timeout_ms = 300000", "timeout_ms = 1500");
-    let t = TodoHost::start_manifest(
-        Backend::Sqlite,
-        &manifest,
-        &[
-            ("OPENAI_BASE_URL", double.base_url.as_str()),
-            ("OPENAI_API_KEY", KEY),
-        ],
-    )
-    .await;
+    let (double, t) = start_manifest(&manifest).await;
     let ann = t.host.register("ann@example.com", "password1").await;
     double.script([Reply::Delayed(
         Duration::from_millis(5000),
@@ -1071,12 +1059,7 @@ async fn a_relay_ends_at_the_components_deadline() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // What arrived before the response was cut short.
-    let mut resp = resp;
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        body.extend_from_slice(&chunk);
-    }
-    let body = String::from_utf8_lossy(&body);
+    let body = common::body_so_far(resp).await;
     assert!(body.contains("\"start\""), "{body}");
     assert!(
         !body.contains("too late") && !body.contains("\"done\""),

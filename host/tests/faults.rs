@@ -339,13 +339,9 @@ async fn a_relay_follows_the_body_and_dies_with_a_failed_instance() {
     ]);
     // Whatever arrived, also from a response cut short.
     async fn body_of(h: &Host, path: &str) -> String {
-        let mut resp = client().get(h.url(path)).send().await.unwrap();
+        let resp = client().get(h.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 200);
-        let mut body = Vec::new();
-        while let Ok(Some(chunk)) = resp.chunk().await {
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8_lossy(&body).into_owned()
+        common::body_so_far(resp).await
     }
 
     assert_eq!(

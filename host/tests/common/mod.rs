@@ -260,6 +260,16 @@ pub async fn assert_rate_limited(resp: reqwest::Response) {
     assert_eq!(body["error"], "rate_limited", "{body}");
 }
 
+/// The body's bytes as text, as far as they came: also from a response
+/// cut short (which `text()` would discard).
+pub async fn body_so_far(mut resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
