@@ -264,15 +264,6 @@ fn chat(user: &str, req: &Request, sse: bool, style: Style) -> Result<Response, 
             end_turn(&agent, step, &mut sse);
         }));
     }
-    let error = |e: AgentError| {
-        let (status, code, detail) = agent_error(e);
-        let mut r = Response::json(
-            status,
-            &json!({"error": code, "detail": detail, "conversation_id": conversation, "request_id": context::request_id()}),
-        );
-        r.status = status;
-        r
-    };
     match agent.drive(Progress::start(conversation), None, &mut Quiet) {
         Ok(Step::Done(outcome)) => Ok(Response::json(200, &reply(conversation, &outcome))),
         // A JSON turn never relays (`relay` is set for SSE only).
@@ -281,7 +272,13 @@ fn chat(user: &str, req: &Request, sse: bool, style: Style) -> Result<Response, 
             "internal_error",
             "the turn was relayed without a stream",
         )),
-        Err(e) => Err(error(e)),
+        Err(e) => {
+            let (status, code, detail) = agent_error(e);
+            Err(Response::json(
+                status,
+                &json!({"error": code, "detail": detail, "conversation_id": conversation, "request_id": context::request_id()}),
+            ))
+        }
     }
 }
 

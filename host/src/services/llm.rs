@@ -170,8 +170,8 @@ pub struct Completion {
     pub model: String,
 }
 
-/// How a relayed stream ended, when it did not fail.
-enum Relayed {
+/// How forwarding a streamed answer to its receiver ended, when it did not fail.
+enum Forwarded {
     /// The completion arrived whole.
     Finished(Box<Completion>),
     /// Nobody was listening any more.
@@ -361,7 +361,7 @@ impl LlmClient {
         Ok(rx)
     }
 
-    /// The background half of [`Self::stream`]: relays the answer's content
+    /// The background half of [`Self::stream`]: forwards the answer's content
     /// to `tx`, then its end (the completion, or why it failed).
     async fn run_stream(
         self: Arc<Self>,
@@ -372,13 +372,13 @@ impl LlmClient {
         let model = model_of(&body).to_string();
         // Recorded before the last item is sent: once the instance has it,
         // its answer can end and the metrics be read.
-        let last = match self.relay(body, &tx).await {
+        let last = match self.forward(body, &tx).await {
             // The instance went away (its client left): the call ends here.
-            Ok(Relayed::Abandoned) => {
+            Ok(Forwarded::Abandoned) => {
                 METRICS.llm_call(&model, "stream", "cancelled", start.elapsed().as_secs_f64());
                 return;
             }
-            Ok(Relayed::Finished(completion)) => {
+            Ok(Forwarded::Finished(completion)) => {
                 let usage = Ok::<_, &LlmError>(completion.usage);
                 record(&tracing::Span::current(), "stream", &model, start, &usage);
                 Ok(StreamItem::Finished(completion))
@@ -391,11 +391,12 @@ impl LlmClient {
         let _ = tx.send(last).await;
     }
 
-    async fn relay(
+    /// Send the answer's content to `tx` as it streams in.
+    async fn forward(
         &self,
         body: Value,
         tx: &mpsc::Sender<Result<StreamItem, LlmError>>,
-    ) -> Result<Relayed, LlmError> {
+    ) -> Result<Forwarded, LlmError> {
         // Boxed: this task's own allocation is as large as the largest thing
         // it awaits, and sending (retries, the connection's futures) is ~8 KB
         // of it that a held stream would otherwise keep while its answer
@@ -423,12 +424,12 @@ impl LlmClient {
                 Ok(Some(Ok(event))) => event,
             };
             if event.data.trim() == "[DONE]" {
-                return Ok(Relayed::Finished(state.finish()?));
+                return Ok(Forwarded::Finished(state.finish()?));
             }
             if let Some(text) = state.chunk(&event.data)?
                 && tx.send(Ok(StreamItem::Content(text))).await.is_err()
             {
-                return Ok(Relayed::Abandoned);
+                return Ok(Forwarded::Abandoned);
             }
         }
     }

@@ -494,21 +494,15 @@ impl HostCompletionStream for View<'_> {
                 Err(_) => return Ok(StreamEvent::Idle),
                 Ok(item) => item,
             };
-        match item {
-            Some(Ok(StreamItem::Content(text))) => Ok(StreamEvent::Content(text)),
-            Some(Ok(StreamItem::Finished(done))) => {
+        match received(item) {
+            Ok(StreamItem::Content(text)) => Ok(StreamEvent::Content(text)),
+            Ok(StreamItem::Finished(done)) => {
                 slot.0 = None;
                 Ok(StreamEvent::Finished(to_wit(*done)))
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 slot.0 = None;
                 Err(e.into())
-            }
-            None => {
-                slot.0 = None;
-                Err(WitError::Unavailable(
-                    "the stream ended unexpectedly".into(),
-                ))
             }
         }
     }
@@ -517,6 +511,16 @@ impl HostCompletionStream for View<'_> {
         self.table.delete(stream)?;
         Ok(())
     }
+}
+
+/// One step received from a backend's stream: a closed channel before the
+/// completion finished is a failure (the backend's task died).
+pub fn received(item: Option<Result<StreamItem, LlmError>>) -> Result<StreamItem, LlmError> {
+    item.unwrap_or_else(|| {
+        Err(LlmError::Unavailable(
+            "the stream ended unexpectedly".into(),
+        ))
+    })
 }
 
 /// The OpenAI Chat Completions request body.

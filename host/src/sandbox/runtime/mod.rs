@@ -327,6 +327,28 @@ impl Runtime {
         })
     }
 
+    /// An instance slot for `component`, waiting for one until `deadline`
+    /// (a relay's resumed instance: its text has reached the client already).
+    async fn wait_for_slot(
+        &self,
+        component: &LoadedComponent,
+        deadline: Instant,
+    ) -> Option<InstancePermit> {
+        let acquire = async {
+            let own = component.concurrency.clone().acquire_owned().await.ok()?;
+            let host = self.slots.clone().acquire_owned().await.ok()?;
+            Some(InstancePermit {
+                _host: host,
+                _component: own,
+                held: Vec::new(),
+            })
+        };
+        tokio::time::timeout_at(deadline.into(), acquire)
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// The semaphores bounding `config`'s instances and relays: the running
     /// version's when its limit is unchanged, so a hot swap does not reset
     /// the counts.

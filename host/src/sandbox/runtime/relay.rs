@@ -12,8 +12,8 @@
 //! the model call and this module's task.
 
 use super::instance::Held;
-use super::{InstancePermit, LoadedComponent, Runtime, Started};
-use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot};
+use super::{LoadedComponent, Runtime, Started};
+use crate::sandbox::capabilities::llm::{PendingRelay, RelaySlot, received};
 use crate::sandbox::capabilities::{AbortGuard, RequestInfo};
 use crate::services::llm::{Completion, LlmError, StreamItem};
 use bytes::Bytes;
@@ -300,29 +300,20 @@ fn fail(tx: &mpsc::Sender<Chunk>, component: &LoadedComponent, why: &str) {
 async fn pipe(relay: &mut PendingRelay, tx: &mpsc::Sender<Chunk>, deadline: Instant) -> Piped {
     let keepalive = relay.format.keepalive();
     loop {
-        let next = async {
-            match &keepalive {
-                Some((every, _)) => tokio::time::timeout(*every, relay.receiver.recv())
-                    .await
-                    .ok(),
-                None => Some(relay.receiver.recv().await),
-            }
-        };
-        let bytes = match tokio::time::timeout_at(deadline.into(), next).await {
-            Err(_) => return Piped::Timeout,
-            // Quiet for `every`: a keep-alive.
-            Ok(None) => match &keepalive {
-                Some((_, bytes)) => bytes.clone(),
-                None => continue,
+        // Wait for the next piece until a keep-alive is due, or the deadline.
+        let until = keepalive
+            .as_ref()
+            .map_or(deadline, |(every, _)| deadline.min(Instant::now() + *every));
+        let bytes = match tokio::time::timeout_at(until.into(), relay.receiver.recv()).await {
+            Err(_) => match &keepalive {
+                Some((_, bytes)) if Instant::now() < deadline => bytes.clone(),
+                _ => return Piped::Timeout,
             },
-            Ok(Some(Some(Ok(StreamItem::Content(text))))) => relay.format.content(&text),
-            Ok(Some(Some(Ok(StreamItem::Finished(done))))) => return Piped::Finished(Ok(*done)),
-            Ok(Some(Some(Err(e)))) => return Piped::Finished(Err(e)),
-            Ok(Some(None)) => {
-                return Piped::Finished(Err(LlmError::Unavailable(
-                    "the stream ended unexpectedly".into(),
-                )));
-            }
+            Ok(item) => match received(item) {
+                Ok(StreamItem::Content(text)) => relay.format.content(&text),
+                Ok(StreamItem::Finished(done)) => return Piped::Finished(Ok(*done)),
+                Err(e) => return Piped::Finished(Err(e)),
+            },
         };
         if !send(tx, Ok(Frame::data(bytes)), deadline).await {
             return if Instant::now() >= deadline {
@@ -331,28 +322,5 @@ async fn pipe(relay: &mut PendingRelay, tx: &mpsc::Sender<Chunk>, deadline: Inst
                 Piped::ClientGone
             };
         }
-    }
-}
-
-impl Runtime {
-    /// An instance slot for `component`, waiting for one until `deadline`.
-    pub(super) async fn wait_for_slot(
-        &self,
-        component: &LoadedComponent,
-        deadline: Instant,
-    ) -> Option<InstancePermit> {
-        let acquire = async {
-            let own = component.concurrency.clone().acquire_owned().await.ok()?;
-            let host = self.slots.clone().acquire_owned().await.ok()?;
-            Some(InstancePermit {
-                _host: host,
-                _component: own,
-                held: Vec::new(),
-            })
-        };
-        tokio::time::timeout_at(deadline.into(), acquire)
-            .await
-            .ok()
-            .flatten()
     }
 }
